@@ -1,0 +1,245 @@
+//! The wire contract between the yew-session app and an auth API.
+//!
+//! It is the contract of the Vue/Vuex refresh-token tutorial's backend (`/api/auth/signin|signup|
+//! refreshtoken`, `/api/test/all|user|mod|admin`, camelCase JSON, `message` on errors), extended
+//! in a backwards-compatible way by our own server: `tokenType`, `expiresIn`, `refreshExpiresIn`,
+//! cookie transport, sign-out and a sessions API. Every field the tutorial's backend does not send
+//! is optional here, so the client can parse both.
+
+use serde::{Deserialize, Serialize};
+
+/// Paths of the API, relative to the API base URL.
+pub mod paths {
+    pub const SIGNUP: &str = "/api/auth/signup";
+    pub const SIGNIN: &str = "/api/auth/signin";
+    pub const REFRESH: &str = "/api/auth/refreshtoken";
+    pub const SIGNOUT: &str = "/api/auth/signout";
+    /// `GET` lists the caller's sessions; `DELETE {SESSIONS}/:id` ends one.
+    pub const SESSIONS: &str = "/api/auth/sessions";
+    pub const TEST_ALL: &str = "/api/test/all";
+    pub const TEST_USER: &str = "/api/test/user";
+    pub const TEST_MOD: &str = "/api/test/mod";
+    pub const TEST_ADMIN: &str = "/api/test/admin";
+    pub const METRICS: &str = "/metrics";
+}
+
+/// Header names and values that are part of the contract.
+pub mod headers {
+    /// The tutorial's access-token header.
+    pub const ACCESS_TOKEN: &str = "x-access-token";
+    /// Sent on signin to ask for the cookie transport, and required on refresh/signout in cookie
+    /// mode (a custom header cannot be sent cross-site without a CORS preflight: the CSRF guard).
+    pub const REFRESH_TRANSPORT: &str = "x-refresh-transport";
+    pub const REFRESH_TRANSPORT_COOKIE: &str = "cookie";
+    /// Name of the HttpOnly refresh-token cookie in cookie mode.
+    pub const REFRESH_COOKIE: &str = "__Host-refresh";
+}
+
+/// The three roles of the tutorial, as the API spells them.
+pub mod roles {
+    pub const USER: &str = "ROLE_USER";
+    pub const MODERATOR: &str = "ROLE_MODERATOR";
+    pub const ADMIN: &str = "ROLE_ADMIN";
+}
+
+/// Exact messages of the tutorial contract.
+pub mod messages {
+    pub const REGISTERED: &str = "User registered successfully!";
+    pub const USERNAME_TAKEN: &str = "Failed! Username is already in use!";
+    pub const EMAIL_TAKEN: &str = "Failed! Email is already in use!";
+    pub const REFRESH_REQUIRED: &str = "Refresh Token is required!";
+    pub const REFRESH_NOT_IN_DB: &str = "Refresh token is not in database!";
+    pub const REFRESH_EXPIRED: &str = "Refresh token was expired. Please make a new signin request";
+    pub const NO_TOKEN: &str = "No token provided!";
+    pub const ACCESS_EXPIRED: &str = "Unauthorized! Access Token was expired!";
+    pub const UNAUTHORIZED: &str = "Unauthorized!";
+    pub const REQUIRE_MODERATOR: &str = "Require Moderator Role!";
+    pub const REQUIRE_ADMIN: &str = "Require Admin Role!";
+    pub const PUBLIC_CONTENT: &str = "Public Content.";
+    pub const USER_CONTENT: &str = "User Content.";
+    pub const MODERATOR_CONTENT: &str = "Moderator Content.";
+    pub const ADMIN_CONTENT: &str = "Admin Content.";
+}
+
+/// `POST /api/auth/signup`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignupRequest {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+}
+
+/// `POST /api/auth/signin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigninRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// Answer to a successful sign-in.
+///
+/// `refresh_token` is absent in cookie mode (the token then lives only in the HttpOnly cookie).
+/// `token_type`, `expires_in` and `refresh_expires_in` are absent from the tutorial's backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SigninResponse {
+    pub id: serde_json::Value,
+    pub username: String,
+    pub email: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// Access-token lifetime in seconds, counted from the moment the server answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    /// Seconds until the refresh-token family ends (absolute lifetime), from the same moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_in: Option<u64>,
+}
+
+/// `POST /api/auth/refreshtoken` (body transport). In cookie mode the body may be `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// Answer to a successful refresh. The tutorial's backend repeats the same refresh token;
+/// ours returns the rotated one (body mode) or none (cookie mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshResponse {
+    pub access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_in: Option<u64>,
+}
+
+/// `POST /api/auth/signout` (body transport). In cookie mode the body may be `{}`.
+pub type SignoutRequest = RefreshRequest;
+
+/// Every error, and the plain successes of signup and signout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageResponse {
+    pub message: String,
+}
+
+impl MessageResponse {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// One refresh-token family of the caller, as listed by `GET /api/auth/sessions`.
+/// Times are Unix seconds (server clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// Opaque identifier, used in `DELETE /api/auth/sessions/:id`.
+    pub id: String,
+    /// A short description of the client (from its User-Agent).
+    pub device: String,
+    /// `"cookie"` or `"body"`.
+    pub transport: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    /// End of the family's absolute lifetime.
+    pub expires_at: i64,
+    /// True for the session the request was made with (when the server can tell).
+    #[serde(default)]
+    pub current: bool,
+}
+
+/// `GET /api/auth/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsResponse {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// The kind of a token, carried in our access tokens' `kind` claim so that no other token
+/// (present or future) can be presented as an access token.
+pub const ACCESS_TOKEN_KIND: &str = "access";
+
+/// Custom claims of our server's access tokens (the standard `exp`/`iat`/`nbf` are carried by
+/// jwt-compact's `Claims` wrapper). The tutorial's backend sends only `{id, iat, exp}`: every
+/// field here is optional when parsing on the client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The tutorial's user id claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Refresh-token family (session) the token was issued under; lets the server mark the
+    /// caller's own session in the sessions list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tutorial_signin_response_without_our_extensions_parses() {
+        let body = r#"{"id":1,"username":"u","email":"u@x.io","roles":["ROLE_USER"],
+            "accessToken":"a.b.c","refreshToken":"0b9c6f1e-1f0e-4c55-9d1a-2d6e0c8a9b7f"}"#;
+        let r: SigninResponse = serde_json::from_str(body).unwrap();
+        assert_eq!(r.expires_in, None);
+        assert_eq!(r.token_type, None);
+        assert_eq!(
+            r.refresh_token.as_deref(),
+            Some("0b9c6f1e-1f0e-4c55-9d1a-2d6e0c8a9b7f")
+        );
+    }
+
+    #[test]
+    fn cookie_mode_signin_response_carries_no_refresh_token_field() {
+        let r = SigninResponse {
+            id: serde_json::json!(1),
+            username: "u".into(),
+            email: "u@x.io".into(),
+            roles: vec![roles::USER.into()],
+            access_token: "a.b.c".into(),
+            refresh_token: None,
+            token_type: Some("Bearer".into()),
+            expires_in: Some(900),
+            refresh_expires_in: Some(86400),
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert!(v.get("refreshToken").is_none());
+        assert_eq!(v["expiresIn"], 900);
+        assert_eq!(v["tokenType"], "Bearer");
+    }
+
+    #[test]
+    fn refresh_request_uses_the_tutorial_field_name() {
+        let v = serde_json::to_value(RefreshRequest {
+            refresh_token: Some("t".into()),
+        })
+        .unwrap();
+        assert_eq!(v, serde_json::json!({"refreshToken": "t"}));
+    }
+}

@@ -1,0 +1,1 @@
+//! session-api: the reference auth server for yew-session.
