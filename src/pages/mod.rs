@@ -1,0 +1,8 @@
+//! What the routes render.
+
+pub mod board;
+pub mod home;
+pub mod login;
+pub mod not_found;
+pub mod profile;
+pub mod register;
