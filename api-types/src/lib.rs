@@ -243,3 +243,139 @@ mod tests {
         assert_eq!(v, serde_json::json!({"refreshToken": "t"}));
     }
 }
+
+/// Field rules of sign-up, shared so the app's inline validation and the server say the same.
+pub mod validate {
+    /// Which field failed and why, in words a person can act on.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct FieldError {
+        pub field: &'static str,
+        pub message: String,
+    }
+
+    pub const USERNAME_MIN: usize = 3;
+    pub const USERNAME_MAX: usize = 20;
+    pub const PASSWORD_MIN: usize = 8;
+    pub const PASSWORD_MAX: usize = 128;
+    pub const EMAIL_MAX: usize = 254;
+
+    /// 3 to 20 characters of `A-Z a-z 0-9 _ . -`.
+    pub fn username(value: &str) -> Result<(), FieldError> {
+        let err = |message: String| {
+            Err(FieldError {
+                field: "username",
+                message,
+            })
+        };
+        let len = value.chars().count();
+        if len < USERNAME_MIN || len > USERNAME_MAX {
+            return err(format!(
+                "The username must be between {USERNAME_MIN} and {USERNAME_MAX} characters."
+            ));
+        }
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return err("The username may only contain letters, digits, '_', '.' and '-'.".into());
+        }
+        Ok(())
+    }
+
+    /// A plausible address: one `@`, a non-empty local part, a dotted domain, no spaces.
+    pub fn email(value: &str) -> Result<(), FieldError> {
+        let bad = || {
+            Err(FieldError {
+                field: "email",
+                message: "This is not a valid email address.".into(),
+            })
+        };
+        if value.is_empty() || value.len() > EMAIL_MAX || value.chars().any(char::is_whitespace) {
+            return bad();
+        }
+        let Some((local, domain)) = value.split_once('@') else {
+            return bad();
+        };
+        let labels_ok = domain.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+        if local.is_empty() || domain.contains('@') || !domain.contains('.') || !labels_ok {
+            return bad();
+        }
+        Ok(())
+    }
+
+    /// 8 to 128 characters (counted as characters, not bytes). Checked before any hashing.
+    pub fn password(value: &str) -> Result<(), FieldError> {
+        let len = value.chars().count();
+        if len < PASSWORD_MIN || len > PASSWORD_MAX {
+            return Err(FieldError {
+                field: "password",
+                message: format!(
+                    "The password must be between {PASSWORD_MIN} and {PASSWORD_MAX} characters."
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Every field error of a sign-up request, in form order.
+    pub fn signup(req: &super::SignupRequest) -> Vec<FieldError> {
+        [
+            username(&req.username),
+            email(&req.email),
+            password(&req.password),
+        ]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn usernames_follow_length_and_charset_rules() {
+            for ok in ["abc", "user_1", "a.b-c", "x".repeat(20).as_str()] {
+                assert!(username(ok).is_ok(), "{ok}");
+            }
+            for bad in ["ab", "", "has space", "émile", "a/b", &"x".repeat(21)] {
+                assert_eq!(username(bad).unwrap_err().field, "username", "{bad}");
+            }
+        }
+
+        #[test]
+        fn emails_must_be_plausible() {
+            for ok in ["a@b.io", "first.last+tag@sub.example.org"] {
+                assert!(email(ok).is_ok(), "{ok}");
+            }
+            for bad in ["", "a", "a@b", "@b.io", "a@@b.io", "a b@c.io", "a@-b.io", "a@b..io"] {
+                assert!(email(bad).is_err(), "{bad}");
+            }
+        }
+
+        #[test]
+        fn passwords_are_counted_in_characters() {
+            assert!(password("12345678").is_ok());
+            assert!(password("1234567").is_err());
+            assert!(password(&"é".repeat(128)).is_ok());
+            assert!(password(&"é".repeat(129)).is_err());
+        }
+
+        #[test]
+        fn signup_lists_every_failing_field_in_order() {
+            let req = super::super::SignupRequest {
+                username: "a".into(),
+                email: "nope".into(),
+                password: "short".into(),
+                roles: None,
+            };
+            let fields: Vec<_> = signup(&req).into_iter().map(|e| e.field).collect();
+            assert_eq!(fields, ["username", "email", "password"]);
+        }
+    }
+}
