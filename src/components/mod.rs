@@ -1,0 +1,3 @@
+//! Reusable components; the session provider lives here.
+
+pub mod session_provider;
