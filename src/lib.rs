@@ -1,9 +1,18 @@
 //! yew-session: a Yew single-page app whose access-token / refresh-token session works correctly.
+//! Modules are declared here so that `tests/` can reach everything.
 //!
-//! Modules: `app` (router and providers), `route` (the one `Routable` enum), `pages` (what routes
-//! render), `components` (nav and other building blocks).
+//! - `session`: the framework-free engine (no yew, no browser calls): state machine, claims,
+//!   scheduling, policies, error taxonomy, event bus, cross-tab protocol.
+//! - `browser`: the thin adapters that give the engine a real clock, storage, fetch, tabs, lock.
+//! - `api`: the one HTTP client (the interceptor) and per-resource functions.
+//! - `hooks`, `components`, `pages`, `route`, `app`: the Yew app on top.
 
+pub mod api;
 pub mod app;
+pub mod browser;
 pub mod components;
+pub mod config;
+pub mod hooks;
 pub mod pages;
 pub mod route;
+pub mod session;

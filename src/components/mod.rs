@@ -1,3 +1,4 @@
-//! Building blocks shared by pages.
+//! Building blocks shared by pages; the session provider lives here.
 
 pub mod nav;
+pub mod session_provider;

@@ -1,0 +1,4 @@
+//! Hooks: each returns a handle with domain verbs.
+
+pub mod use_api;
+pub mod use_session;

@@ -1,0 +1,131 @@
+//! `use_session()`: the session state plus its verbs; `use_session_events()`: the event bus for
+//! the lifetime of a component.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+use crate::components::session_provider::{SessionContext, SessionSnapshot};
+use crate::session::{ClientError, Engine, SessionEvent, SessionStatus, Timeline, UserInfo};
+
+/// Handle returned by [`use_session`].
+#[derive(Clone, PartialEq)]
+pub struct UseSessionHandle {
+    ctx: SessionContext,
+}
+
+impl UseSessionHandle {
+    /// Restoring / signed out (with reason) / signed in.
+    pub fn status(&self) -> SessionStatus {
+        self.ctx.state.status.clone()
+    }
+    /// The signed-in user.
+    pub fn user(&self) -> Option<UserInfo> {
+        self.ctx.state.user.clone()
+    }
+    /// Offline or refreshes failing transiently (the session is kept).
+    pub fn is_degraded(&self) -> bool {
+        self.ctx.state.degraded
+    }
+    /// The current token's timeline in browser wall-clock ms.
+    pub fn timeline(&self) -> Option<Timeline> {
+        self.ctx.state.timeline.clone()
+    }
+    /// `"cookie"` or `"storage"`.
+    pub fn transport(&self) -> &'static str {
+        self.ctx.engine.transport_name()
+    }
+    /// This tab's id.
+    pub fn tab_id(&self) -> String {
+        self.ctx.engine.tab_id()
+    }
+    /// The tab holding the cross-tab refresh lock (read live).
+    pub fn lock_holder(&self) -> Option<String> {
+        self.ctx.engine.lock_holder()
+    }
+    /// A sentence about the last sign-out (reason, corrupt storage...), for the login page.
+    pub fn message(&self) -> Option<String> {
+        self.ctx.state.message.clone()
+    }
+    /// The token generation in use.
+    pub fn generation(&self) -> u64 {
+        self.ctx.state.generation
+    }
+    /// The whole snapshot.
+    pub fn snapshot(&self) -> SessionSnapshot {
+        (*self.ctx.state).clone()
+    }
+    /// The engine (for the inspector).
+    pub fn engine(&self) -> Engine {
+        self.ctx.engine.clone()
+    }
+
+    /// Signs in; `on_done` gets the outcome (`Http { status: 401, message }` for a wrong
+    /// password).
+    pub fn login(
+        &self,
+        username: String,
+        password: String,
+        remember: bool,
+        on_done: Callback<Result<(), ClientError>>,
+    ) {
+        let engine = self.ctx.engine.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            on_done.emit(engine.login(username, password, remember).await);
+        });
+    }
+
+    /// Registers; `Ok` carries the server's message.
+    pub fn register(
+        &self,
+        req: api_types::SignupRequest,
+        on_done: Callback<Result<String, ClientError>>,
+    ) {
+        let engine = self.ctx.engine.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            on_done.emit(engine.register(req).await);
+        });
+    }
+
+    /// Signs out here, on the server and in every tab.
+    pub fn logout(&self) {
+        self.ctx.engine.logout();
+    }
+
+    /// Refreshes now (the inspector's button).
+    pub fn refresh(&self) {
+        let engine = self.ctx.engine.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = engine.refresh().await;
+        });
+    }
+}
+
+/// The session of the surrounding `SessionProvider`.
+///
+/// # Panics
+/// When used outside a `SessionProvider` (a programming error).
+#[hook]
+pub fn use_session() -> UseSessionHandle {
+    let ctx = use_context::<SessionContext>().expect("use_session() needs a SessionProvider above");
+    UseSessionHandle { ctx }
+}
+
+/// Calls `on_event` with `(wall ms, event)` for every session event while the component is
+/// mounted; the subscription ends on unmount (its handle is dropped).
+#[hook]
+pub fn use_session_events(on_event: Callback<(f64, SessionEvent)>) {
+    let ctx = use_context::<SessionContext>()
+        .expect("use_session_events() needs a SessionProvider above");
+    // The latest callback is used without resubscribing on every render.
+    let latest: Rc<RefCell<Callback<(f64, SessionEvent)>>> = use_mut_ref(|| on_event.clone());
+    *latest.borrow_mut() = on_event;
+    use_effect_with(ctx.engine.clone(), move |engine| {
+        let sub = engine.subscribe(move |at, ev| {
+            let cb = latest.borrow().clone();
+            cb.emit((at, ev.clone()));
+        });
+        move || drop(sub)
+    });
+}

@@ -1,0 +1,178 @@
+//! The typed event bus. The engine publishes every session change here; the Yew store, toasts,
+//! the inspector and cross-tab sync subscribe. A subscription ends when its handle drops, so a
+//! component that unmounts cannot leak a listener.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use super::error::FailureKind;
+use super::types::LogoutReason;
+
+/// Something that happened to the session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    /// A sign-in succeeded (here, or adopted from another tab).
+    LoggedIn {
+        /// Who.
+        username: String,
+    },
+    /// A new access token is in use.
+    Refreshed {
+        /// The engine's generation of the new token.
+        generation: u64,
+        /// True when another tab refreshed and this one adopted the result.
+        adopted: bool,
+    },
+    /// A refresh attempt failed (transient kinds keep the session).
+    RefreshFailed(FailureKind),
+    /// The refresh-token family expired: the user must sign in again.
+    SessionExpired,
+    /// The session ended.
+    LoggedOut {
+        /// Why.
+        reason: LogoutReason,
+    },
+    /// Offline or failing refreshes: the session is kept but may be stale.
+    Degraded,
+    /// Back to normal after `Degraded`.
+    Recovered,
+}
+
+impl SessionEvent {
+    /// A short sentence for toasts and the inspector.
+    pub fn describe(&self) -> String {
+        match self {
+            SessionEvent::LoggedIn { username } => format!("Signed in as {username}"),
+            SessionEvent::Refreshed {
+                generation,
+                adopted: false,
+            } => format!("Access token refreshed (generation {generation})"),
+            SessionEvent::Refreshed {
+                generation,
+                adopted: true,
+            } => format!("Adopted the token another tab refreshed (generation {generation})"),
+            SessionEvent::RefreshFailed(kind) => format!("Refresh failed: {}", kind.describe()),
+            SessionEvent::SessionExpired => "Session expired".into(),
+            SessionEvent::LoggedOut { reason } => format!("Signed out: {}", reason.describe()),
+            SessionEvent::Degraded => "Offline or degraded: keeping the session, retrying".into(),
+            SessionEvent::Recovered => "Back online".into(),
+        }
+    }
+}
+
+type Listener = Rc<dyn Fn(f64, &SessionEvent)>;
+
+/// Publish/subscribe of [`SessionEvent`]s with their wall-clock time.
+#[derive(Default)]
+pub struct EventBus {
+    listeners: RefCell<Vec<(u64, Listener)>>,
+    next_id: Cell<u64>,
+}
+
+/// Keeps a subscription alive; dropping it unsubscribes.
+#[must_use = "the subscription ends when this handle is dropped"]
+pub struct Subscription {
+    bus: Weak<EventBus>,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(bus) = self.bus.upgrade() {
+            bus.listeners.borrow_mut().retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+impl EventBus {
+    /// A new, empty bus.
+    pub fn new() -> Rc<Self> {
+        Rc::new(Self::default())
+    }
+
+    /// Subscribes `f` until the returned handle drops.
+    pub fn subscribe(self: &Rc<Self>, f: impl Fn(f64, &SessionEvent) + 'static) -> Subscription {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.listeners.borrow_mut().push((id, Rc::new(f)));
+        Subscription {
+            bus: Rc::downgrade(self),
+            id,
+        }
+    }
+
+    /// Delivers `event` to every current subscriber. The list is copied first so a listener may
+    /// subscribe or unsubscribe (or emit) while being called.
+    pub fn emit(&self, at_ms: f64, event: &SessionEvent) {
+        let listeners: Vec<Listener> = self
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect();
+        for l in listeners {
+            l(at_ms, event);
+        }
+    }
+
+    /// Number of live subscriptions (for tests and the inspector).
+    pub fn subscriber_count(&self) -> usize {
+        self.listeners.borrow().len()
+    }
+}
+
+type ChangeListener = Rc<dyn Fn()>;
+
+/// "Something changed, re-read the snapshot": lets the Yew store follow state that is not an
+/// event (the lock holder, a restore finishing) without widening [`SessionEvent`].
+#[derive(Default)]
+pub struct ChangeNotifier {
+    listeners: RefCell<Vec<(u64, ChangeListener)>>,
+    next_id: Cell<u64>,
+}
+
+/// Keeps a change subscription alive; dropping it unsubscribes.
+#[must_use = "the subscription ends when this handle is dropped"]
+pub struct ChangeSubscription {
+    notifier: Weak<ChangeNotifier>,
+    id: u64,
+}
+
+impl Drop for ChangeSubscription {
+    fn drop(&mut self) {
+        if let Some(n) = self.notifier.upgrade() {
+            n.listeners.borrow_mut().retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+impl ChangeNotifier {
+    /// A new notifier.
+    pub fn new() -> Rc<Self> {
+        Rc::new(Self::default())
+    }
+
+    /// Calls `f` after every change until the handle drops.
+    pub fn subscribe(self: &Rc<Self>, f: impl Fn() + 'static) -> ChangeSubscription {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.listeners.borrow_mut().push((id, Rc::new(f)));
+        ChangeSubscription {
+            notifier: Rc::downgrade(self),
+            id,
+        }
+    }
+
+    /// Notifies every subscriber.
+    pub fn notify(&self) {
+        let listeners: Vec<ChangeListener> = self
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect();
+        for l in listeners {
+            l();
+        }
+    }
+}

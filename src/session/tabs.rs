@@ -1,0 +1,43 @@
+//! The cross-tab protocol. One tab refreshes (under the lock) and broadcasts the result; the
+//! others adopt it instead of refreshing. Logout is broadcast with its reason.
+
+use serde::{Deserialize, Serialize};
+
+use super::types::{LogoutReason, Timeline, UserInfo};
+
+/// A message between tabs of the same origin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum TabMessage {
+    /// A new access token (after sign-in or refresh).
+    TokenUpdated {
+        /// Sender's tab id.
+        from: String,
+        /// The engine generation of this token (shared, monotonic across tabs).
+        generation: u64,
+        /// The access token itself (BroadcastChannel is same-origin and in memory only).
+        access_token: String,
+        /// Its lifetime in browser wall-clock ms.
+        timeline: Option<Timeline>,
+        /// Who is signed in.
+        user: UserInfo,
+        /// True for a sign-in (signed-out tabs adopt only these, never a stray refresh).
+        login: bool,
+    },
+    /// The session ended in the sender tab.
+    LoggedOut {
+        /// Sender's tab id.
+        from: String,
+        /// Why it ended there.
+        reason: LogoutReason,
+    },
+}
+
+impl TabMessage {
+    /// The sending tab.
+    pub fn from(&self) -> &str {
+        match self {
+            TabMessage::TokenUpdated { from, .. } | TabMessage::LoggedOut { from, .. } => from,
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The session's public value types: what the UI reads.
+
+use serde::{Deserialize, Serialize};
+
+/// Why the session ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogoutReason {
+    /// The user pressed "log out".
+    UserAction,
+    /// The refresh-token family reached its end (or the server said the refresh token expired).
+    Expired,
+    /// The server refused the refresh token.
+    RefreshRejected,
+    /// The server saw a rotated refresh token presented again and revoked the family.
+    ReuseDetected,
+    /// A freshly refreshed access token was refused again (the retried call got 401).
+    TokenRejected,
+    /// Another tab of the app ended the session (see the engine's message for its reason).
+    OtherTab,
+    /// The stored session could not be read (hand-edited or corrupt storage).
+    CorruptStorage,
+}
+
+impl LogoutReason {
+    /// A sentence for the UI.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            LogoutReason::UserAction => "You signed out.",
+            LogoutReason::Expired => "Your session expired. Please sign in again.",
+            LogoutReason::RefreshRejected => "The server ended your session. Please sign in again.",
+            LogoutReason::ReuseDetected => {
+                "Your session was revoked because a refresh token was used twice."
+            }
+            LogoutReason::TokenRejected => {
+                "The server refused your credentials. Please sign in again."
+            }
+            LogoutReason::OtherTab => "You were signed out in another tab.",
+            LogoutReason::CorruptStorage => {
+                "The saved session could not be read, so you were signed out. Please sign in again."
+            }
+        }
+    }
+}
+
+/// Where the session stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Page just loaded: the engine does not know yet (silent refresh in flight).
+    Restoring,
+    /// No session; `reason` is set when one just ended.
+    SignedOut {
+        /// Why the last session ended, if one did.
+        reason: Option<LogoutReason>,
+    },
+    /// A session is active (possibly degraded: see `is_degraded`).
+    SignedIn,
+}
+
+/// The signed-in user, as shown by the UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// User id (stringified: the tutorial uses numbers).
+    pub id: String,
+    /// Username.
+    pub username: String,
+    /// Email (empty when unknown, e.g. restored from a token only).
+    pub email: String,
+    /// Roles such as `ROLE_USER`.
+    pub roles: Vec<String>,
+}
+
+impl UserInfo {
+    /// Whether the user has `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// The current token's lifetime, in BROWSER wall-clock ms (already corrected by the offset).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// When the token was issued.
+    pub issued_at_ms: f64,
+    /// When the engine will refresh proactively.
+    pub refresh_at_ms: f64,
+    /// When the server will stop accepting it.
+    pub expires_at_ms: f64,
+    /// End of the refresh-token family's absolute lifetime, when the server said.
+    pub family_ends_at_ms: Option<f64>,
+    /// Estimated server clock minus browser clock.
+    pub clock_offset_ms: f64,
+}
