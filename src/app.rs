@@ -1,23 +1,67 @@
-//! The root component: router, providers, layout and the route switch.
+//! The root component: runtime config, router, session provider, layout and the route switch.
+
+use std::rc::Rc;
 
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+use crate::components::inspector::InspectorToggle;
 use crate::components::nav::Nav;
+use crate::components::offline_banner::OfflineBanner;
+use crate::components::session_provider::SessionProvider;
+use crate::components::toasts::Toasts;
+use crate::config::{load_config, AppConfig};
 use crate::route::{switch, Route};
 
-/// The whole app.
+/// The whole app: reads `config.json` (falling back to defaults), then mounts the session.
 #[function_component]
 pub fn App() -> Html {
+    let config = use_state(|| None::<Rc<AppConfig>>);
+    {
+        let config = config.clone();
+        use_effect_with((), move |_| {
+            wasm_bindgen_futures::spawn_local(async move {
+                config.set(Some(Rc::new(load_config().await)));
+            });
+        });
+    }
+    match &*config {
+        None => html! { <div class="container" aria-busy="true"></div> },
+        Some(config) => html! { <AppWithConfig config={config.clone()} /> },
+    }
+}
+
+/// Props of [`AppWithConfig`].
+#[derive(Properties, PartialEq)]
+pub struct AppWithConfigProps {
+    pub config: Rc<AppConfig>,
+}
+
+/// The app for a given configuration (tests mount this directly).
+#[function_component]
+pub fn AppWithConfig(props: &AppWithConfigProps) -> Html {
     html! {
         <BrowserRouter>
+            <SessionProvider config={props.config.clone()}>
+                <Layout />
+            </SessionProvider>
+        </BrowserRouter>
+    }
+}
+
+/// Nav, banner, page, footer with the inspector toggle, toasts.
+#[function_component]
+pub fn Layout() -> Html {
+    html! {
+        <>
+            <a class="skip-link" href="#main">{ "Skip to content" }</a>
             <Nav />
-            <main id="main" class="container">
+            <OfflineBanner />
+            <main id="main" class="container" tabindex="-1">
                 <Switch<Route> render={switch} />
             </main>
-            <footer class="footer container">
-                <span>{ "yew-session" }</span>
-            </footer>
-        </BrowserRouter>
+            <InspectorToggle />
+            <Toasts />
+        </>
     }
 }

@@ -24,6 +24,9 @@ pub enum Route {
     ModeratorBoard,
     #[at("/admin")]
     AdminBoard,
+    /// The session inspector as a page.
+    #[at("/session")]
+    Session,
     #[not_found]
     #[at("/404")]
     NotFound,
@@ -43,6 +46,7 @@ pub fn switch(route: Route) -> Html {
         Route::AdminBoard => {
             html! { <pages::board::BoardPage board={pages::board::Board::Admin} /> }
         }
+        Route::Session => html! { <crate::components::inspector::InspectorPage /> },
         Route::NotFound => html! { <pages::not_found::NotFoundPage /> },
     }
 }

@@ -14,6 +14,7 @@ fn every_tutorial_path_is_recognised() {
         ("/user", Route::UserBoard),
         ("/mod", Route::ModeratorBoard),
         ("/admin", Route::AdminBoard),
+        ("/session", Route::Session),
     ];
     for (path, route) in cases {
         assert_eq!(Route::recognize(path), Some(route.clone()), "{path}");

@@ -268,7 +268,7 @@ pub mod validate {
             })
         };
         let len = value.chars().count();
-        if len < USERNAME_MIN || len > USERNAME_MAX {
+        if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
             return err(format!(
                 "The username must be between {USERNAME_MIN} and {USERNAME_MAX} characters."
             ));
@@ -311,7 +311,7 @@ pub mod validate {
     /// 8 to 128 characters (counted as characters, not bytes). Checked before any hashing.
     pub fn password(value: &str) -> Result<(), FieldError> {
         let len = value.chars().count();
-        if len < PASSWORD_MIN || len > PASSWORD_MAX {
+        if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&len) {
             return Err(FieldError {
                 field: "password",
                 message: format!(
@@ -353,7 +353,9 @@ pub mod validate {
             for ok in ["a@b.io", "first.last+tag@sub.example.org"] {
                 assert!(email(ok).is_ok(), "{ok}");
             }
-            for bad in ["", "a", "a@b", "@b.io", "a@@b.io", "a b@c.io", "a@-b.io", "a@b..io"] {
+            for bad in [
+                "", "a", "a@b", "@b.io", "a@@b.io", "a b@c.io", "a@-b.io", "a@b..io",
+            ] {
                 assert!(email(bad).is_err(), "{bad}");
             }
         }

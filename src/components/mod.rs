@@ -1,4 +1,8 @@
 //! Building blocks shared by pages; the session provider lives here.
 
+pub mod guard;
+pub mod inspector;
 pub mod nav;
+pub mod offline_banner;
 pub mod session_provider;
+pub mod toasts;

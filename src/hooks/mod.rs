@@ -1,4 +1,5 @@
 //! Hooks: each returns a handle with domain verbs.
 
 pub mod use_api;
+pub mod use_content;
 pub mod use_session;

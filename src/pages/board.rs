@@ -2,6 +2,9 @@
 
 use yew::prelude::*;
 
+use crate::components::guard::RequireAuth;
+use crate::hooks::use_content::{render_content, use_content};
+
 /// Which board a page shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Board {
@@ -45,12 +48,29 @@ pub struct BoardPageProps {
     pub board: Board,
 }
 
-/// `/user`, `/mod`, `/admin`.
+/// `/user`, `/mod`, `/admin`: guarded by the board's role, content from the API.
 #[function_component]
 pub fn BoardPage(props: &BoardPageProps) -> Html {
+    let role = match props.board {
+        // Every signed-in user may see the user board (the tutorial's behaviour).
+        Board::User => None,
+        other => Some(other.required_role()),
+    };
+    html! {
+        <RequireAuth role={role}>
+            <BoardContent board={props.board} />
+        </RequireAuth>
+    }
+}
+
+/// The board's text, fetched through the interceptor once the guard lets the user in.
+#[function_component]
+fn BoardContent(props: &BoardPageProps) -> Html {
+    let content = use_content(props.board.api_path());
     html! {
         <section class="card">
             <h1>{ props.board.title() }</h1>
+            { render_content(&content) }
         </section>
     }
 }

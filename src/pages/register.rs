@@ -1,13 +1,151 @@
-//! Sign-up page.
+//! Sign-up page: the shared field rules shown inline, the server's errors, then a success
+//! message with a link to sign in.
 
+use api_types::{validate, SignupRequest};
+use web_sys::HtmlInputElement;
 use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::hooks::use_session::use_session;
+use crate::route::Route;
+use crate::session::{ClientError, SessionStatus};
+
+#[derive(Clone, Default, PartialEq)]
+struct Form {
+    username: String,
+    email: String,
+    password: String,
+}
+
+impl Form {
+    fn request(&self) -> SignupRequest {
+        SignupRequest {
+            username: self.username.trim().to_string(),
+            email: self.email.trim().to_string(),
+            password: self.password.clone(),
+            roles: None,
+        }
+    }
+}
 
 /// `/register`.
 #[function_component]
 pub fn RegisterPage() -> Html {
+    let session = use_session();
+    let navigator = use_navigator();
+    let form = use_state(Form::default);
+    let submitted = use_state(|| false);
+    let busy = use_state(|| false);
+    let outcome = use_state(|| None::<Result<String, String>>);
+
+    use_effect_with(session.status(), move |status| {
+        if *status == SessionStatus::SignedIn {
+            if let Some(nav) = navigator {
+                nav.replace(&Route::Profile);
+            }
+        }
+    });
+
+    let errors = if *submitted {
+        validate::signup(&form.request())
+    } else {
+        Vec::new()
+    };
+    let error_of = |field: &str| {
+        errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.clone())
+    };
+
+    let on_input = |field: &'static str| {
+        let form = form.clone();
+        Callback::from(move |e: InputEvent| {
+            let value = e.target_unchecked_into::<HtmlInputElement>().value();
+            let mut next = (*form).clone();
+            match field {
+                "username" => next.username = value,
+                "email" => next.email = value,
+                _ => next.password = value,
+            }
+            form.set(next);
+        })
+    };
+
+    let onsubmit = {
+        let (form, submitted, busy, outcome) = (
+            form.clone(),
+            submitted.clone(),
+            busy.clone(),
+            outcome.clone(),
+        );
+        let session = session.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            submitted.set(true);
+            if *busy || !validate::signup(&form.request()).is_empty() {
+                return;
+            }
+            busy.set(true);
+            outcome.set(None);
+            let (busy, outcome) = (busy.clone(), outcome.clone());
+            session.register(
+                form.request(),
+                Callback::from(move |result: Result<String, ClientError>| {
+                    busy.set(false);
+                    outcome.set(Some(result.map_err(|e| match e {
+                        ClientError::Http { message, .. } => message,
+                        other => crate::pages::login::login_error_message(&other),
+                    })));
+                }),
+            );
+        })
+    };
+
+    if let Some(Ok(message)) = &*outcome {
+        return html! {
+            <section class="card card-narrow">
+                <h1>{ "Sign up" }</h1>
+                <div class="alert alert-success" role="status" data-testid="register-success">{ message.clone() }</div>
+                <Link<Route> to={Route::Login} classes="btn btn-primary btn-block">{ "Sign in" }</Link<Route>>
+            </section>
+        };
+    }
+
+    let field = |id: &'static str, label: &str, kind: &str, value: &str, auto: &str| {
+        let error = error_of(id);
+        let err_id = format!("{id}-error");
+        html! {
+            <div class="field">
+                <label for={id}>{ label.to_string() }</label>
+                <input id={id} name={id} type={kind.to_string()} value={value.to_string()}
+                    autocomplete={auto.to_string()} oninput={on_input(id)}
+                    class={classes!(error.is_some().then_some("is-invalid"))}
+                    aria-invalid={error.is_some().to_string()}
+                    aria-describedby={error.is_some().then(|| err_id.clone())} />
+                if let Some(message) = error {
+                    <div class="invalid-feedback" id={err_id}>{ message }</div>
+                }
+            </div>
+        }
+    };
+
     html! {
         <section class="card card-narrow">
+            <div class="avatar" aria-hidden="true">{ "✚" }</div>
             <h1>{ "Sign up" }</h1>
+            <form onsubmit={onsubmit} novalidate=true>
+                { field("username", "Username", "text", &form.username, "username") }
+                { field("email", "Email", "email", &form.email, "email") }
+                { field("password", "Password", "password", &form.password, "new-password") }
+                <button class="btn btn-primary btn-block" type="submit" disabled={*busy}>
+                    if *busy { <span class="spinner" aria-hidden="true"></span> }
+                    { if *busy { "Signing up…" } else { "Sign up" } }
+                </button>
+                if let Some(Err(message)) = &*outcome {
+                    <div class="alert alert-danger" role="alert" data-testid="register-error">{ message.clone() }</div>
+                }
+            </form>
         </section>
     }
 }

@@ -1,0 +1,264 @@
+//! The session inspector: how a developer sees that the engine works. A live token timeline
+//! (issued, proactive refresh scheduled at, expires at, refresh family end), the event bus log
+//! with timestamps, the clock offset estimate, the tab holding the refresh lock, counters, and
+//! controls to refresh now or fire K concurrent API calls (the refresh-storm experiment).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use api_types::paths;
+use gloo_timers::callback::Interval;
+use yew::prelude::*;
+
+use crate::hooks::use_api::use_api;
+use crate::hooks::use_session::{use_session, use_session_events};
+use crate::session::{SessionEvent, Timeline};
+
+/// How many events the log keeps.
+pub const LOG_CAPACITY: usize = 200;
+
+/// Where the marks of the timeline bar sit, in percent of the bar (issued .. expires).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BarGeometry {
+    /// Position of "now" (clamped to 0..=100).
+    pub now_pct: f64,
+    /// Position of the scheduled proactive refresh.
+    pub refresh_pct: f64,
+}
+
+/// Geometry of the timeline bar at `now_ms`.
+pub fn bar_geometry(t: &Timeline, now_ms: f64) -> BarGeometry {
+    let span = (t.expires_at_ms - t.issued_at_ms).max(1.0);
+    let pct = |at: f64| ((at - t.issued_at_ms) / span * 100.0).clamp(0.0, 100.0);
+    BarGeometry {
+        now_pct: pct(now_ms),
+        refresh_pct: pct(t.refresh_at_ms),
+    }
+}
+
+/// "in 4.2 s" / "3.0 s ago" / "in 2 h 5 min", relative to `now_ms`.
+pub fn relative(at_ms: f64, now_ms: f64) -> String {
+    let d = (at_ms - now_ms) / 1000.0;
+    let mag = d.abs();
+    let text = if mag < 60.0 {
+        format!("{mag:.1} s")
+    } else if mag < 3600.0 {
+        format!("{} min {} s", (mag / 60.0).floor(), (mag % 60.0).floor())
+    } else if mag < 86_400.0 {
+        format!(
+            "{} h {} min",
+            (mag / 3600.0).floor(),
+            ((mag % 3600.0) / 60.0).floor()
+        )
+    } else {
+        format!(
+            "{} d {} h",
+            (mag / 86_400.0).floor(),
+            ((mag % 86_400.0) / 3600.0).floor()
+        )
+    };
+    if d >= 0.0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+/// Local wall-clock time of day, `HH:MM:SS.mmm`.
+fn clock_time(ms: f64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        d.get_hours(),
+        d.get_minutes(),
+        d.get_seconds(),
+        d.get_milliseconds()
+    )
+}
+
+/// The shared event log, kept from app start whether or not the panel is open.
+#[derive(Clone, Default)]
+pub struct EventLog(Rc<RefCell<Vec<(f64, SessionEvent)>>>);
+
+impl PartialEq for EventLog {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// Footer with the inspector toggle; records the event log from the start.
+#[function_component]
+pub fn InspectorToggle() -> Html {
+    let open = use_state(|| false);
+    let log = use_event_log();
+    let toggle = {
+        let open = open.clone();
+        Callback::from(move |_| open.set(!*open))
+    };
+    html! {
+        <>
+            if *open {
+                <section class="inspector" aria-label="Session inspector">
+                    <div class="container"><Inspector log={log} /></div>
+                </section>
+            }
+            <footer class="footer container">
+                <span>{ "yew-session" }</span>
+                <button class="btn btn-secondary btn-sm" type="button" onclick={toggle}
+                    aria-expanded={open.to_string()} data-testid="inspector-toggle">
+                    { if *open { "Hide session inspector" } else { "Session inspector" } }
+                </button>
+            </footer>
+        </>
+    }
+}
+
+/// Props of [`Inspector`].
+#[derive(Properties, PartialEq)]
+pub struct InspectorProps {
+    /// The event log to show (recorded by [`InspectorToggle`], or by the `/session` page).
+    pub log: EventLog,
+}
+
+/// The inspector panel.
+#[function_component]
+pub fn Inspector(props: &InspectorProps) -> Html {
+    let session = use_session();
+    let api = use_api();
+    let engine = session.engine();
+    // Re-render a few times a second so the bar moves.
+    let now = use_state(|| engine.now_ms());
+    {
+        let now = now.clone();
+        let engine = engine.clone();
+        use_effect_with((), move |_| {
+            let tick = Interval::new(250, move || now.set(engine.now_ms()));
+            move || drop(tick)
+        });
+    }
+    let burst = use_state(|| None::<String>);
+    let fire = |k: usize| {
+        let (api, burst) = (api.clone(), burst.clone());
+        Callback::from(move |_| {
+            let (api, burst) = (api.clone(), burst.clone());
+            burst.set(Some(format!("{k} calls in flight…")));
+            wasm_bindgen_futures::spawn_local(async move {
+                let calls = (0..k).map(|_| api.get_text(paths::TEST_USER));
+                let results = futures::future::join_all(calls).await;
+                let ok = results.iter().filter(|r| r.is_ok()).count();
+                burst.set(Some(format!("{k} calls: {ok} ok, {} failed", k - ok)));
+            });
+        })
+    };
+    let refresh = {
+        let session = session.clone();
+        Callback::from(move |_| session.refresh())
+    };
+    let now_ms = *now;
+    let stats = engine.stats();
+    let req = api.client().stats();
+    let timeline = session.timeline();
+    let tab = session.tab_id();
+    let holder = session.lock_holder();
+
+    html! {
+        <div data-testid="inspector">
+            <h2>{ "Session inspector" }</h2>
+            <div class="grid-2">
+                <dl class="kv">
+                    <dt>{ "Status" }</dt>
+                    <dd data-testid="insp-status">{ format!("{:?}{}", session.status(), if session.is_degraded() { " (degraded)" } else { "" }) }</dd>
+                    <dt>{ "Transport" }</dt><dd>{ session.transport() }</dd>
+                    <dt>{ "This tab" }</dt><dd class="mono">{ tab.clone() }</dd>
+                    <dt>{ "Refresh lock" }</dt>
+                    <dd class="mono" data-testid="insp-lock">{ match holder {
+                        Some(h) if h == tab => "this tab".to_string(),
+                        Some(h) => h,
+                        None => "free".to_string(),
+                    } }</dd>
+                    <dt>{ "Generation" }</dt><dd data-testid="insp-generation">{ session.generation() }</dd>
+                </dl>
+                <dl class="kv">
+                    <dt>{ "Refreshes sent" }</dt><dd data-testid="insp-refreshes">{ stats.refresh_requests }</dd>
+                    <dt>{ "Adopted from tabs" }</dt><dd>{ stats.adopted }</dd>
+                    <dt>{ "API requests" }</dt><dd data-testid="insp-sent">{ req.sent.get() }</dd>
+                    <dt>{ "401 answers" }</dt><dd data-testid="insp-401">{ req.unauthorized.get() }</dd>
+                    <dt>{ "Retries" }</dt><dd>{ req.retries.get() }</dd>
+                </dl>
+            </div>
+            { match &timeline {
+                Some(t) => timeline_view(t, now_ms),
+                None => html! { <p class="muted">{ "No token." }</p> },
+            } }
+            <p>
+                <button class="btn btn-secondary btn-sm" type="button" onclick={refresh}>{ "Refresh now" }</button>
+                { " " }
+                <button class="btn btn-secondary btn-sm" type="button" onclick={fire(10)} data-testid="fire-10">{ "Fire 10 calls" }</button>
+                { " " }
+                <button class="btn btn-secondary btn-sm" type="button" onclick={fire(50)} data-testid="fire-50">{ "Fire 50 calls" }</button>
+                { " " }
+                if let Some(text) = &*burst { <span data-testid="burst-result">{ text.clone() }</span> }
+            </p>
+            <h2>{ "Event log" }</h2>
+            <ol class="event-log" data-testid="event-log">
+                { for props.log.0.borrow().iter().rev().map(|(at, ev)| html! {
+                    <li>{ format!("{}  {}", clock_time(*at), ev.describe()) }</li>
+                }) }
+            </ol>
+        </div>
+    }
+}
+
+fn timeline_view(t: &Timeline, now_ms: f64) -> Html {
+    let g = bar_geometry(t, now_ms);
+    let style = |pct: f64| format!("left: {pct:.2}%");
+    html! {
+        <>
+            <div class="timeline" role="img" data-testid="timeline"
+                aria-label={format!("Access token: refresh {}, expires {}", relative(t.refresh_at_ms, now_ms), relative(t.expires_at_ms, now_ms))}>
+                <div class="elapsed" style={format!("width: {:.2}%", g.now_pct)}></div>
+                <div class="mark mark-refresh" style={style(g.refresh_pct)}></div>
+                <div class="mark mark-expiry" style="left: calc(100% - 2px)"></div>
+                <div class="now" style={style(g.now_pct)}></div>
+            </div>
+            <div class="legend">
+                <span>{ format!("issued {} ({})", clock_time(t.issued_at_ms), relative(t.issued_at_ms, now_ms)) }</span>
+                <span>{ format!("proactive refresh {} ({})", clock_time(t.refresh_at_ms), relative(t.refresh_at_ms, now_ms)) }</span>
+                <span>{ format!("expires {} ({})", clock_time(t.expires_at_ms), relative(t.expires_at_ms, now_ms)) }</span>
+                <span>{ match t.family_ends_at_ms {
+                    Some(end) => format!("session ends {}", relative(end, now_ms)),
+                    None => "session end unknown".to_string(),
+                } }</span>
+                <span>{ format!("clock offset {:+.0} ms (server − browser)", t.clock_offset_ms) }</span>
+            </div>
+        </>
+    }
+}
+
+/// `/session`: the inspector as a page, with its own log from when the page opened.
+#[function_component]
+pub fn InspectorPage() -> Html {
+    let log = use_event_log();
+    html! { <section class="card"><Inspector log={log} /></section> }
+}
+
+/// Records the session events (the last [`LOG_CAPACITY`]) for as long as the component lives,
+/// re-rendering it on each.
+#[hook]
+fn use_event_log() -> EventLog {
+    let log = use_memo((), |_| EventLog::default());
+    let rerender = use_force_update();
+    {
+        let log = (*log).clone();
+        use_session_events(Callback::from(move |(at, ev): (f64, SessionEvent)| {
+            {
+                let mut entries = log.0.borrow_mut();
+                entries.push((at, ev));
+                let excess = entries.len().saturating_sub(LOG_CAPACITY);
+                entries.drain(..excess);
+            }
+            rerender.force_update();
+        }));
+    }
+    (*log).clone()
+}

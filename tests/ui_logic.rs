@@ -1,0 +1,125 @@
+//! Host tests of the UI's pure decisions: where sign-in returns to, which events toast, the
+//! inspector's timeline geometry and wording, and what the login form says on failure.
+
+use yew_session::components::guard::after_login_target;
+use yew_session::components::inspector::{bar_geometry, relative};
+use yew_session::components::toasts::{toast_for, ToastKind};
+use yew_session::pages::login::login_error_message;
+use yew_session::route::Route;
+use yew_session::session::{ClientError, FailureKind, LogoutReason, SessionEvent, Timeline};
+
+#[test]
+fn sign_in_returns_to_the_guarded_page_that_sent_the_user() {
+    assert_eq!(after_login_target(Some("/admin")), Route::AdminBoard);
+    assert_eq!(after_login_target(Some("/user?x=1")), Route::UserBoard);
+    assert_eq!(after_login_target(None), Route::Profile);
+}
+
+#[test]
+fn sign_in_never_redirects_off_site_or_back_to_the_forms() {
+    for bad in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/login",
+        "/register",
+        "/no-such-page",
+        "",
+    ] {
+        assert_eq!(after_login_target(Some(bad)), Route::Profile, "{bad}");
+    }
+}
+
+#[test]
+fn background_refreshes_toast_only_in_debug_mode() {
+    let refreshed = SessionEvent::Refreshed {
+        generation: 2,
+        adopted: false,
+    };
+    assert_eq!(toast_for(&refreshed, false), None);
+    assert!(toast_for(&refreshed, true).is_some());
+    assert_eq!(
+        toast_for(&SessionEvent::RefreshFailed(FailureKind::Network), false),
+        None
+    );
+}
+
+#[test]
+fn session_endings_toast_with_their_reason() {
+    let other = toast_for(
+        &SessionEvent::LoggedOut {
+            reason: LogoutReason::OtherTab,
+        },
+        false,
+    )
+    .unwrap();
+    assert_eq!(other.0, ToastKind::Warning);
+    assert!(other.1.contains("another tab"), "{}", other.1);
+
+    let reuse = toast_for(
+        &SessionEvent::LoggedOut {
+            reason: LogoutReason::ReuseDetected,
+        },
+        false,
+    )
+    .unwrap();
+    assert_eq!(reuse.0, ToastKind::Danger);
+
+    let expired = toast_for(&SessionEvent::SessionExpired, false).unwrap();
+    assert!(expired.1.contains("sign in again"));
+    // The LoggedOut{Expired} that follows SessionExpired does not toast a second time.
+    assert_eq!(
+        toast_for(
+            &SessionEvent::LoggedOut {
+                reason: LogoutReason::Expired
+            },
+            false
+        ),
+        None
+    );
+    assert_eq!(
+        toast_for(&SessionEvent::Degraded, false).unwrap().0,
+        ToastKind::Warning
+    );
+}
+
+#[test]
+fn timeline_bar_places_now_and_refresh_within_the_token_lifetime() {
+    let t = Timeline {
+        issued_at_ms: 1_000.0,
+        refresh_at_ms: 8_000.0,
+        expires_at_ms: 11_000.0,
+        family_ends_at_ms: None,
+        clock_offset_ms: 0.0,
+    };
+    let g = bar_geometry(&t, 6_000.0);
+    assert!((g.now_pct - 50.0).abs() < 1e-9);
+    assert!((g.refresh_pct - 70.0).abs() < 1e-9);
+    assert_eq!(bar_geometry(&t, 0.0).now_pct, 0.0);
+    assert_eq!(bar_geometry(&t, 99_000.0).now_pct, 100.0);
+}
+
+#[test]
+fn relative_times_read_naturally() {
+    assert_eq!(relative(4_200.0, 0.0), "in 4.2 s");
+    assert_eq!(relative(0.0, 3_000.0), "3.0 s ago");
+    assert_eq!(relative(125_000.0, 0.0), "in 2 min 5 s");
+    assert_eq!(relative(7_500_000.0, 0.0), "in 2 h 5 min");
+    assert_eq!(relative(2.0 * 86_400_000.0, 0.0), "in 2 d 0 h");
+}
+
+#[test]
+fn login_errors_show_the_servers_message_or_a_useful_sentence() {
+    let wrong = ClientError::Http {
+        status: 401,
+        message: "Invalid username or password.".into(),
+    };
+    assert_eq!(login_error_message(&wrong), "Invalid username or password.");
+    assert!(login_error_message(&ClientError::RateLimited {
+        retry_after: Some(29.2)
+    })
+    .contains("30 s"));
+    assert!(login_error_message(&ClientError::Network).contains("could not be reached"));
+    assert!(login_error_message(&ClientError::Server { status: 503 }).contains("503"));
+}
