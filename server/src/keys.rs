@@ -188,10 +188,26 @@ impl Keys {
         };
         let claims = Claims::new(custom)
             .set_duration_and_issuance(&opts, chrono::Duration::seconds(ttl_secs));
+        self.sign(&claims)
+    }
+
+    /// Signs arbitrary access-token claims with HS256 (used by [`Keys::issue_access`]; tests use
+    /// it to craft tokens that are validly signed but carry wrong claims).
+    pub fn sign(&self, claims: &Claims<AccessClaims>) -> String {
         let header = Header::empty().with_token_type("JWT");
         Hs256
-            .token(&header, &claims, &self.jwt)
+            .token(&header, claims, &self.jwt)
             .expect("serialising our own claims cannot fail")
+    }
+
+    /// The issuer this server puts in and requires from access tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audience this server puts in and requires from access tokens.
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     /// Verifies an access token: HS256 only, signature, `exp` (with leeway), `iat` not in the

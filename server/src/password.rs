@@ -4,6 +4,7 @@
 //! queues instead of exhausting memory or the blocking thread pool. Unknown users are verified
 //! against a dummy hash so they cost the same as a wrong password.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -33,6 +34,7 @@ pub fn argon2() -> Argon2<'static> {
 pub struct Passwords {
     permits: Arc<Semaphore>,
     dummy_hash: Arc<str>,
+    verifications: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -58,6 +60,7 @@ impl Passwords {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy_hash: dummy.into(),
+            verifications: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -76,6 +79,11 @@ impl Passwords {
             .map_err(|e| ApiError::Internal(format!("hash task failed: {e}")))
     }
 
+    /// How many argon2id verifications ran (an unknown user must cost one too).
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
     /// Hashes a new password (PHC string, argon2id m=19 MiB t=2 p=1).
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         self.run(move || hash_now(&password))
@@ -87,6 +95,7 @@ impl Passwords {
     /// (unknown user), which then always fails after the same amount of work.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, ApiError> {
         let known = hash.is_some();
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         let ok = self
             .run(move || match PasswordHash::new(&hash) {

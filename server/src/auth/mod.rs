@@ -70,13 +70,7 @@ async fn signup(
     let hash = st.passwords().hash(req.password).await?;
     match st
         .db()
-        .create_user(
-            &req.username,
-            &req.email,
-            &hash,
-            &granted,
-            st.now_ms(),
-        )
+        .create_user(&req.username, &req.email, &hash, &granted, st.now_ms())
         .await
     {
         Ok(id) => {
