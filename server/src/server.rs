@@ -91,6 +91,20 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             "--refresh-grace must be shorter than --refresh-idle-ttl".into(),
         ));
     }
+    // Bind first: a taken port fails fast, before any file or database is created.
+    let addr = config.bind_addr();
+    let listener = match TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let port = addr
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            return Err(StartError::PortInUse { addr, port });
+        }
+        Err(e) => return Err(e.into()),
+    };
     let secret = load_or_create_secret(&config.secret_file)?;
     let db = Db::connect(&config.database_url, config.db_max_connections)
         .await
@@ -105,19 +119,6 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             .await
             .map_err(|e| StartError::Config(format!("seeding demo accounts failed: {e}")))?;
     }
-    let addr = config.bind_addr();
-    let listener = match TcpListener::bind(&addr).await {
-        Ok(l) => l,
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            let port = addr
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            return Err(StartError::PortInUse { addr, port });
-        }
-        Err(e) => return Err(e.into()),
-    };
     let local = listener.local_addr()?;
     println!("session-api listening on http://{local}");
     // Ended families are kept a day for the reuse log, then purged.

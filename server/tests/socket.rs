@@ -92,3 +92,50 @@ async fn fifty_concurrent_refreshes_share_one_successor(b: Backend) {
 }
 
 on_both_backends!(fifty_concurrent_refreshes_share_one_successor);
+
+fn config_in(dir: &std::path::Path, bind: &str) -> session_api::config::Config {
+    use clap::Parser;
+    session_api::config::Config::try_parse_from([
+        "session-api",
+        "--bind",
+        bind,
+        "--database-url",
+        &format!("sqlite://{}", dir.join("db/s.db").display()),
+        "--secret-file",
+        &dir.join("secret.key").display().to_string(),
+    ])
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_taken_port_is_named_in_a_one_line_error_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = session_api::server::run(config_in(dir.path(), &format!("127.0.0.1:{port}")))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("port {port}")) && err.contains("--bind"),
+        "{err}"
+    );
+    assert!(!err.contains('\n'));
+    assert!(!dir.path().join("secret.key").exists());
+}
+
+#[tokio::test]
+async fn the_server_refuses_to_start_with_a_short_secret() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let short = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([5u8; 16]);
+    std::fs::write(dir.path().join("secret.key"), short).unwrap();
+    let err = session_api::server::run(config_in(dir.path(), "127.0.0.1:0"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("16 bytes") && err.contains("at least 32"),
+        "{err}"
+    );
+}
