@@ -1,1 +1,37 @@
 //! session-api: the reference auth server for yew-session.
+//!
+//! The tutorial's wire contract (`api_types`) with rotating, hashed refresh tokens grouped in
+//! families (reuse detection revokes the family), an optional HttpOnly-cookie transport, argon2id
+//! passwords on a bounded pool, login throttling, Prometheus metrics and a static SPA host.
+//! [`app`] builds the whole router from an explicit [`AppState`], so tests build their own.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod content;
+pub mod db;
+pub mod duration;
+pub mod error;
+pub mod keys;
+pub mod metrics;
+pub mod password;
+pub mod server;
+pub mod sessions;
+pub mod state;
+pub mod throttle;
+pub mod web;
+
+pub use error::ApiError;
+pub use state::{AppState, Settings};
+
+use axum::Router;
+
+/// Builds the complete HTTP application: API routes, metrics, static app and middleware.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(sessions::router())
+        .merge(content::router())
+        .merge(metrics::router());
+    web::wrap(api, state)
+}

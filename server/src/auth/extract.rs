@@ -1,0 +1,330 @@
+//! Extractors and request helpers: the access-token extractor [`AuthUser`], the JSON body
+//! extractor [`ApiJson`] (rejections become our JSON errors), origin and cookie checks.
+
+use api_types::{headers as h, messages};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, USER_AGENT};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::keys::AccessTokenError;
+use crate::state::{AppState, Settings};
+
+/// JSON body whose rejections (syntax, shape, content type, size) are answered as [`ApiError`].
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(v) = Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(v))
+    }
+}
+
+/// The caller, authenticated by a valid access token of an existing user.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// User id.
+    pub id: i64,
+    /// Current roles (from the database, so a demotion applies at once).
+    pub roles: Vec<String>,
+    /// The family (session) the token was issued under.
+    pub sid: Option<String>,
+}
+
+impl AuthUser {
+    /// Whether the user has `role`.
+    pub fn has(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Finds the access token: `x-access-token` or `Authorization: Bearer`, never the query string.
+/// `Ok(None)`: no token at all. Ambiguous or malformed headers are an error.
+fn access_token(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let bad = ApiError::Unauthorized(messages::UNAUTHORIZED);
+    let mut found: Option<String> = None;
+    let mut xs = headers.get_all(h::ACCESS_TOKEN).iter();
+    if let Some(v) = xs.next() {
+        if xs.next().is_some() {
+            return Err(bad);
+        }
+        found = Some(
+            v.to_str()
+                .map_err(|_| ApiError::Unauthorized(messages::UNAUTHORIZED))?
+                .trim()
+                .to_owned(),
+        );
+    }
+    let mut auths = headers.get_all(AUTHORIZATION).iter();
+    if let Some(v) = auths.next() {
+        if auths.next().is_some() {
+            return Err(bad);
+        }
+        let v = v
+            .to_str()
+            .map_err(|_| ApiError::Unauthorized(messages::UNAUTHORIZED))?
+            .trim();
+        let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(bad);
+        }
+        let t = rest.trim().to_owned();
+        match &found {
+            Some(x) if *x != t => return Err(bad),
+            _ => found = Some(t),
+        }
+    }
+    match found {
+        Some(t) if t.is_empty() => Err(bad),
+        other => Ok(other),
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = access_token(&parts.headers)?
+            .ok_or_else(|| ApiError::Forbidden(messages::NO_TOKEN.into()))?;
+        let v = state
+            .keys()
+            .verify_access(&token, state.now_ms())
+            .map_err(|e| match e {
+                AccessTokenError::Expired => ApiError::Unauthorized(messages::ACCESS_EXPIRED),
+                AccessTokenError::Invalid(why) => {
+                    tracing::debug!(why, "access token rejected");
+                    ApiError::Unauthorized(messages::UNAUTHORIZED)
+                }
+            })?;
+        // A deleted user's tokens die with the user; a password change ends older tokens.
+        let user = state
+            .db()
+            .user_by_id(v.user_id)
+            .await?
+            .ok_or(ApiError::Unauthorized(messages::UNAUTHORIZED))?;
+        if v.issued_at < user.password_changed_at / 1000 {
+            return Err(ApiError::Unauthorized(messages::UNAUTHORIZED));
+        }
+        Ok(AuthUser {
+            id: user.id,
+            roles: user.roles,
+            sid: v.sid,
+        })
+    }
+}
+
+/// The client's address, when the server was started with connect info (not in oneshot tests).
+pub fn client_ip(parts_ext: &axum::http::Extensions) -> String {
+    parts_ext
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
+/// True when there is no Origin header, or it is configured, or it is the server's own origin.
+pub fn origin_allowed(headers: &HeaderMap, settings: &Settings) -> bool {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    if settings.allowed_origins.iter().any(|o| o == origin) {
+        return true;
+    }
+    match headers.get(HOST).and_then(|v| v.to_str().ok()) {
+        Some(host) => origin == format!("http://{host}") || origin == format!("https://{host}"),
+        None => false,
+    }
+}
+
+/// Whether the request asks for / uses the cookie transport (`x-refresh-transport: cookie`).
+pub fn wants_cookie(headers: &HeaderMap) -> bool {
+    headers
+        .get(h::REFRESH_TRANSPORT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(h::REFRESH_TRANSPORT_COOKIE))
+}
+
+/// The refresh cookie's values (normally zero or one).
+pub fn refresh_cookies(headers: &HeaderMap) -> Vec<String> {
+    let prefix = format!("{}=", h::REFRESH_COOKIE);
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(prefix.as_str()).map(str::to_owned))
+        .collect()
+}
+
+/// `Set-Cookie` value carrying a refresh token for `max_age` seconds.
+pub fn refresh_cookie(token: &str, max_age: i64) -> String {
+    format!(
+        "{}={token}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+        h::REFRESH_COOKIE,
+        max_age.max(0)
+    )
+}
+
+/// `Set-Cookie` value that removes the refresh cookie.
+pub fn expired_refresh_cookie() -> String {
+    format!(
+        "{}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict",
+        h::REFRESH_COOKIE
+    )
+}
+
+/// Whether the Content-Type is JSON.
+pub fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+}
+
+/// A short description of the client from its User-Agent.
+pub fn device(headers: &HeaderMap) -> String {
+    let ua = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ua.is_empty() {
+        return "unknown client".to_owned();
+    }
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        _ => ua.chars().filter(|c| !c.is_control()).take(60).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn hm(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn bearer_and_tutorial_header_are_both_read() {
+        assert_eq!(
+            access_token(&hm(&[("authorization", "Bearer abc")]))
+                .unwrap()
+                .as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            access_token(&hm(&[("x-access-token", "abc")]))
+                .unwrap()
+                .as_deref(),
+            Some("abc")
+        );
+        assert_eq!(access_token(&hm(&[])).unwrap(), None);
+    }
+
+    #[test]
+    fn ambiguous_or_empty_credentials_are_errors() {
+        for h in [
+            hm(&[("authorization", "Bearer")]),
+            hm(&[("authorization", "Bearer ")]),
+            hm(&[("authorization", "Basic dTpw")]),
+            hm(&[("authorization", "Bearer a"), ("authorization", "Bearer a")]),
+            hm(&[("x-access-token", "a"), ("x-access-token", "b")]),
+            hm(&[("x-access-token", "a"), ("authorization", "Bearer b")]),
+            hm(&[("x-access-token", "")]),
+        ] {
+            assert!(access_token(&h).is_err(), "{h:?}");
+        }
+    }
+
+    #[test]
+    fn own_origin_and_configured_origins_are_allowed() {
+        let s = Settings {
+            allowed_origins: vec!["http://app.test".into()],
+            ..Settings::default()
+        };
+        assert!(origin_allowed(&hm(&[]), &s));
+        assert!(origin_allowed(&hm(&[("origin", "http://app.test")]), &s));
+        assert!(origin_allowed(
+            &hm(&[
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080")
+            ]),
+            &s
+        ));
+        assert!(!origin_allowed(
+            &hm(&[("origin", "http://evil.test"), ("host", "127.0.0.1:8080")]),
+            &s
+        ));
+        assert!(!origin_allowed(&hm(&[("origin", "null")]), &s));
+    }
+
+    #[test]
+    fn refresh_cookie_is_found_among_others() {
+        let h = hm(&[("cookie", "a=1; __Host-refresh=tok; b=2")]);
+        assert_eq!(refresh_cookies(&h), vec!["tok".to_owned()]);
+        let c = refresh_cookie("t", 10);
+        for part in [
+            "__Host-refresh=t",
+            "Path=/",
+            "Max-Age=10",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+        ] {
+            assert!(c.contains(part), "{c}");
+        }
+        assert!(!c.contains("Domain"));
+    }
+
+    #[test]
+    fn device_is_summarised() {
+        let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+        assert_eq!(device(&hm(&[("user-agent", ua)])), "Chrome on Linux");
+        assert_eq!(device(&hm(&[])), "unknown client");
+    }
+}

@@ -1,0 +1,327 @@
+//! `/api/auth/*`: sign-up, sign-in, refresh (rotation with reuse detection) and sign-out,
+//! over the body transport (the tutorial's) or the HttpOnly-cookie transport.
+
+pub mod extract;
+pub mod validate;
+
+use api_types::{
+    messages, paths, roles, MessageResponse, RefreshRequest, RefreshResponse, SigninRequest,
+    SigninResponse, SignupRequest,
+};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, PRAGMA, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use crate::db::{CreateUserError, NewFamily, RotateOutcome, Rotation, Transport};
+use crate::error::{ApiError, CROSS_SITE};
+use crate::keys::{hash_refresh_token, new_refresh_token, plausible_refresh_token, random_id};
+use crate::metrics::{RefreshOutcome, SigninOutcome};
+use crate::state::AppState;
+use extract::{
+    client_ip, device, expired_refresh_cookie, is_json, origin_allowed, refresh_cookie,
+    refresh_cookies, wants_cookie, ApiJson,
+};
+
+/// The auth routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::SIGNUP, post(signup))
+        .route(paths::SIGNIN, post(signin))
+        .route(paths::REFRESH, post(refresh))
+        .route(paths::SIGNOUT, post(signout))
+}
+
+/// Message of a failed sign-in: the same for an unknown user and a wrong password.
+pub const INVALID_CREDENTIALS: &str = "Invalid username or password!";
+/// Message of a successful sign-out.
+pub const SIGNED_OUT: &str = "You've been signed out!";
+
+fn no_store(res: &mut Response) {
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+fn set_cookie(res: &mut Response, value: &str) -> Result<(), ApiError> {
+    let v = HeaderValue::from_str(value)
+        .map_err(|e| ApiError::Internal(format!("cookie header: {e}")))?;
+    res.headers_mut().append(SET_COOKIE, v);
+    Ok(())
+}
+
+async fn signup(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<SignupRequest>,
+) -> Result<Response, ApiError> {
+    validate::username(&req.username).map_err(ApiError::BadRequest)?;
+    validate::email(&req.email).map_err(ApiError::BadRequest)?;
+    validate::password(&req.password).map_err(ApiError::BadRequest)?;
+    let granted = if st.settings().open_role_signup {
+        validate::requested_roles(req.roles.as_deref().unwrap_or_default())
+            .map_err(ApiError::BadRequest)?
+    } else {
+        vec![roles::USER.to_owned()]
+    };
+    let hash = st.passwords().hash(req.password).await?;
+    match st
+        .db()
+        .create_user(&req.username, &req.email, &hash, &granted, st.now_ms())
+        .await
+    {
+        Ok(id) => {
+            tracing::info!(user_id = id, "user registered");
+            Ok(Json(MessageResponse::new(messages::REGISTERED)).into_response())
+        }
+        Err(CreateUserError::UsernameTaken) => {
+            Err(ApiError::BadRequest(messages::USERNAME_TAKEN.into()))
+        }
+        Err(CreateUserError::EmailTaken) => Err(ApiError::BadRequest(messages::EMAIL_TAKEN.into())),
+        Err(CreateUserError::Db(e)) => Err(e.into()),
+    }
+}
+
+async fn signin(
+    State(st): State<AppState>,
+    req: Request<axum::body::Body>,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let ip = client_ip(&parts.extensions);
+    let headers = parts.headers.clone();
+    if !origin_allowed(&headers, st.settings()) {
+        return Err(ApiError::Forbidden(CROSS_SITE.into()));
+    }
+    let ApiJson(req) =
+        <ApiJson<SigninRequest> as axum::extract::FromRequest<AppState>>::from_request(
+            Request::from_parts(parts, body),
+            &st,
+        )
+        .await?;
+    let now = st.now_ms();
+    if let Some(wait) = st.throttle().retry_after(&req.username, &ip, now) {
+        st.metrics().signin(SigninOutcome::Throttled);
+        tracing::warn!(ip, "sign-in throttled");
+        return Err(ApiError::TooManyRequests(wait));
+    }
+    let user = if req.username.len() <= 64 {
+        st.db().user_by_username(&req.username).await?
+    } else {
+        None
+    };
+    let password_ok = req.password.chars().count() <= validate::MAX_PASSWORD;
+    let password = if password_ok {
+        req.password
+    } else {
+        String::new()
+    };
+    let ok = st
+        .passwords()
+        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await?
+        && password_ok;
+    let user = match (ok, user) {
+        (true, Some(u)) => u,
+        _ => {
+            st.throttle()
+                .record_failure(&req.username, &ip, st.now_ms());
+            st.metrics().signin(SigninOutcome::Invalid);
+            return Err(ApiError::Unauthorized(INVALID_CREDENTIALS));
+        }
+    };
+    st.throttle().record_success(&req.username);
+    let transport = if wants_cookie(&headers) {
+        Transport::Cookie
+    } else {
+        Transport::Body
+    };
+    let now = st.now_ms();
+    let family_id = random_id(16);
+    let token = new_refresh_token();
+    let expires_at = now.saturating_add(st.settings().refresh_ttl_ms);
+    st.db()
+        .create_family(&NewFamily {
+            id: &family_id,
+            user_id: user.id,
+            transport,
+            device: &device(&headers),
+            now,
+            expires_at,
+            token_hash: &hash_refresh_token(&token),
+        })
+        .await?;
+    st.metrics().signin(SigninOutcome::Ok);
+    let ttl = st.settings().access_ttl_secs;
+    let access = st
+        .keys()
+        .issue_access(user.id, &user.roles, &family_id, now, ttl);
+    let refresh_expires_in = ((expires_at - now) / 1000).max(0);
+    let body = SigninResponse {
+        id: serde_json::json!(user.id),
+        username: user.username,
+        email: user.email,
+        roles: user.roles,
+        access_token: access,
+        refresh_token: (transport == Transport::Body).then(|| token.clone()),
+        token_type: Some("Bearer".into()),
+        expires_in: Some(ttl as u64),
+        refresh_expires_in: Some(refresh_expires_in as u64),
+    };
+    let mut res = Json(body).into_response();
+    no_store(&mut res);
+    if transport == Transport::Cookie {
+        set_cookie(&mut res, &refresh_cookie(&token, refresh_expires_in))?;
+    }
+    Ok(res)
+}
+
+/// Where the presented refresh token came from, after the CSRF checks.
+enum Presented {
+    Token(String, Transport),
+    Missing,
+}
+
+/// Reads the refresh token from the cookie (cookie mode) or the JSON body, applying the
+/// cross-site guards: an allowed Origin, the custom header in cookie mode, a JSON body otherwise.
+fn presented_token(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Presented, ApiError> {
+    let cross_site = || {
+        st.metrics().refresh(RefreshOutcome::CsrfRejected);
+        ApiError::Forbidden(CROSS_SITE.into())
+    };
+    if !origin_allowed(headers, st.settings()) {
+        return Err(cross_site());
+    }
+    let cookies = refresh_cookies(headers);
+    if wants_cookie(headers) {
+        return Ok(match cookies.as_slice() {
+            [] => Presented::Missing,
+            [one] => Presented::Token(one.clone(), Transport::Cookie),
+            // Several refresh cookies: something injected one; use none of them.
+            _ => Presented::Token(String::new(), Transport::Cookie),
+        });
+    }
+    // Body transport: only a JSON body, which a cross-site form cannot send without a preflight.
+    if !is_json(headers) {
+        return Err(cross_site());
+    }
+    let req: RefreshRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!("Failed to parse the request body as JSON: {e}"))
+    })?;
+    match req.refresh_token {
+        Some(t) => Ok(Presented::Token(t, Transport::Body)),
+        // A cookie without the header is what a cross-site request looks like.
+        None if !cookies.is_empty() => Err(cross_site()),
+        None => Ok(Presented::Missing),
+    }
+}
+
+async fn refresh(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (token, transport) = match presented_token(&st, &headers, &body)? {
+        Presented::Token(t, tr) => (t, tr),
+        Presented::Missing => {
+            st.metrics().refresh(RefreshOutcome::Invalid);
+            return Err(ApiError::Forbidden(messages::REFRESH_REQUIRED.into()));
+        }
+    };
+    if token.is_empty() && transport == Transport::Body {
+        st.metrics().refresh(RefreshOutcome::Invalid);
+        return Err(ApiError::Forbidden(messages::REFRESH_REQUIRED.into()));
+    }
+    let not_in_db = |st: &AppState, outcome| {
+        st.metrics().refresh(outcome);
+        ApiError::Forbidden(messages::REFRESH_NOT_IN_DB.into())
+    };
+    if !plausible_refresh_token(&token) {
+        return Err(not_in_db(&st, RefreshOutcome::Invalid));
+    }
+    let successor = st.keys().successor_of(&token);
+    let now = st.now_ms();
+    let s = st.settings();
+    let outcome = st
+        .db()
+        .rotate(&Rotation {
+            token_hash: &hash_refresh_token(&token),
+            successor_hash: &hash_refresh_token(&successor),
+            transport,
+            now,
+            idle_ms: s.refresh_idle_ms,
+            grace_ms: s.refresh_grace_ms,
+        })
+        .await?;
+    let (rotated, metric) = match outcome {
+        RotateOutcome::Rotated(r) => (r, RefreshOutcome::Ok),
+        RotateOutcome::Grace(r) => (r, RefreshOutcome::Grace),
+        RotateOutcome::Invalid => return Err(not_in_db(&st, RefreshOutcome::Invalid)),
+        RotateOutcome::Expired => {
+            st.metrics().refresh(RefreshOutcome::Expired);
+            return Err(ApiError::Forbidden(messages::REFRESH_EXPIRED.into()));
+        }
+        RotateOutcome::ReuseDetected { family_id, user_id } => {
+            tracing::warn!(
+                user_id,
+                family_id,
+                "refresh-token reuse detected: family revoked"
+            );
+            return Err(not_in_db(&st, RefreshOutcome::ReuseDetected));
+        }
+    };
+    st.metrics().refresh(metric);
+    let ttl = s.access_ttl_secs;
+    let access = st.keys().issue_access(
+        rotated.user_id,
+        &rotated.roles,
+        &rotated.family_id,
+        now,
+        ttl,
+    );
+    let refresh_expires_in = ((rotated.expires_at - now) / 1000).max(0);
+    let body = RefreshResponse {
+        access_token: access,
+        refresh_token: (transport == Transport::Body).then(|| successor.clone()),
+        token_type: Some("Bearer".into()),
+        expires_in: Some(ttl as u64),
+        refresh_expires_in: Some(refresh_expires_in as u64),
+    };
+    let mut res = Json(body).into_response();
+    no_store(&mut res);
+    if transport == Transport::Cookie {
+        set_cookie(&mut res, &refresh_cookie(&successor, refresh_expires_in))?;
+    }
+    Ok(res)
+}
+
+async fn signout(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (token, transport) = match presented_token(&st, &headers, &body)? {
+        Presented::Token(t, tr) => (t, tr),
+        Presented::Missing => return Err(ApiError::Forbidden(messages::REFRESH_REQUIRED.into())),
+    };
+    if plausible_refresh_token(&token) {
+        if let Some(family) = st
+            .db()
+            .revoke_family_of_token(&hash_refresh_token(&token), transport, st.now_ms())
+            .await?
+        {
+            tracing::info!(family, "signed out");
+        }
+    }
+    // Unknown tokens get the same answer: sign-out is idempotent and reveals nothing.
+    let mut res = Json(MessageResponse::new(SIGNED_OUT)).into_response();
+    no_store(&mut res);
+    set_cookie(&mut res, &expired_refresh_cookie())?;
+    Ok(res)
+}

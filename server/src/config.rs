@@ -1,0 +1,133 @@
+//! Command-line flags (each also an environment variable `SESSION_API_*`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::duration::parse_duration;
+
+/// session-api: the yew-session auth server.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about)]
+pub struct Config {
+    /// Address to listen on. Without it, `PORT` (if set) selects 127.0.0.1:PORT.
+    #[arg(long, env = "SESSION_API_BIND")]
+    pub bind: Option<String>,
+    /// `sqlite://path` (created if missing) or `postgres://...`.
+    #[arg(
+        long,
+        env = "SESSION_API_DATABASE_URL",
+        default_value = "sqlite://data/session.db"
+    )]
+    pub database_url: String,
+    /// Base64url signing secret (>= 32 bytes); generated with mode 0600 when absent.
+    #[arg(
+        long,
+        env = "SESSION_API_SECRET_FILE",
+        default_value = "data/secret.key"
+    )]
+    pub secret_file: PathBuf,
+    /// Access-token lifetime.
+    #[arg(long, env = "SESSION_API_ACCESS_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub access_ttl: Duration,
+    /// Absolute lifetime of a refresh-token family (a sign-in).
+    #[arg(long, env = "SESSION_API_REFRESH_TTL", default_value = "7d", value_parser = parse_duration)]
+    pub refresh_ttl: Duration,
+    /// A family not refreshed for this long expires.
+    #[arg(long, env = "SESSION_API_REFRESH_IDLE_TTL", default_value = "1d", value_parser = parse_duration)]
+    pub refresh_idle_ttl: Duration,
+    /// Window in which a just-rotated refresh token yields the same successor again.
+    #[arg(long, env = "SESSION_API_REFRESH_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub refresh_grace: Duration,
+    /// Origin allowed for CORS and for refresh/signout (repeatable; the server's own origin is always allowed).
+    #[arg(long, env = "SESSION_API_ALLOWED_ORIGIN", value_delimiter = ',')]
+    pub allowed_origin: Vec<String>,
+    /// Folder of the built app (index.html is the SPA fallback).
+    #[arg(long, env = "SESSION_API_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// Create the demo accounts user, mod and admin (if missing) and print their password.
+    #[arg(long, env = "SESSION_API_SEED_DEMO")]
+    pub seed_demo: bool,
+    /// Password of the demo accounts created by --seed-demo (demo only; never used otherwise).
+    #[arg(
+        long,
+        env = "SESSION_API_DEMO_PASSWORD",
+        default_value = "demo-password"
+    )]
+    pub demo_password: String,
+    /// Honour the roles requested at sign-up (the tutorial's behaviour; a self-assigned admin is a hole).
+    #[arg(long, env = "SESSION_API_OPEN_ROLE_SIGNUP")]
+    pub open_role_signup: bool,
+    /// Failed sign-ins per account within --login-window before 429.
+    #[arg(
+        long,
+        env = "SESSION_API_LOGIN_MAX_FAILURES_ACCOUNT",
+        default_value_t = 10
+    )]
+    pub login_max_failures_account: u32,
+    /// Failed sign-ins per client IP within --login-window before 429.
+    #[arg(long, env = "SESSION_API_LOGIN_MAX_FAILURES_IP", default_value_t = 100)]
+    pub login_max_failures_ip: u32,
+    /// Window of the failed-login throttle.
+    #[arg(long, env = "SESSION_API_LOGIN_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub login_window: Duration,
+    /// Concurrent argon2id computations (each uses 19 MiB); default: number of CPUs.
+    #[arg(long, env = "SESSION_API_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
+    /// Maximum request body size in bytes.
+    #[arg(long, env = "SESSION_API_MAX_BODY", default_value_t = 16 * 1024)]
+    pub max_body: usize,
+    /// Per-request timeout.
+    #[arg(long, env = "SESSION_API_REQUEST_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "SESSION_API_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+impl Config {
+    /// The address to bind: --bind, else 127.0.0.1:$PORT, else 127.0.0.1:8080.
+    pub fn bind_addr(&self) -> String {
+        if let Some(b) = &self.bind {
+            return b.clone();
+        }
+        match std::env::var("PORT") {
+            Ok(p) if !p.trim().is_empty() => format!("127.0.0.1:{}", p.trim()),
+            _ => "127.0.0.1:8080".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = Config::try_parse_from(["session-api"]).unwrap();
+        assert_eq!(c.database_url, "sqlite://data/session.db");
+        assert_eq!(c.access_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(c.refresh_ttl, Duration::from_secs(7 * 86400));
+        assert_eq!(c.refresh_idle_ttl, Duration::from_secs(86400));
+        assert_eq!(c.refresh_grace, Duration::from_secs(5));
+        assert!(!c.open_role_signup && !c.seed_demo);
+    }
+
+    #[test]
+    fn origins_repeat_and_durations_parse() {
+        let c = Config::try_parse_from([
+            "session-api",
+            "--allowed-origin",
+            "http://a.test",
+            "--allowed-origin",
+            "http://b.test",
+            "--refresh-grace",
+            "3s",
+        ])
+        .unwrap();
+        assert_eq!(c.allowed_origin, vec!["http://a.test", "http://b.test"]);
+        assert_eq!(c.refresh_grace, Duration::from_secs(3));
+        assert!(Config::try_parse_from(["session-api", "--access-ttl", "soon"]).is_err());
+    }
+}

@@ -1,0 +1,397 @@
+//! Signing secret, access tokens (HS256 JWT) and opaque refresh tokens.
+//!
+//! The secret file holds base64url text of at least 32 bytes. When the file is missing a fresh
+//! random secret is written with mode 0600 (never a hard-coded dev secret); a shorter secret makes
+//! the server refuse to start.
+//!
+//! Refresh tokens are 256 random bits, base64url, stored only as their SHA-256. The successor of a
+//! token is `HMAC-SHA256(k_succ, token)` with `k_succ` derived from the secret: every request that
+//! presents the same token within the grace window gets the SAME successor, recomputed instead of
+//! stored, so no usable refresh token ever sits in the database, not even for the grace window.
+//! Whoever can compute successors holds the secret and could forge access tokens anyway.
+
+use std::io::Write;
+use std::path::Path;
+
+use api_types::{AccessClaims, ACCESS_TOKEN_KIND};
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine;
+use chrono::{DateTime, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use jwt_compact::alg::{Hs256, Hs256Key};
+use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken, ValidationError};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// Minimum secret length in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+/// Clock-skew tolerance for `exp`/`iat` (at most 60 s by policy).
+pub const LEEWAY_SECS: i64 = 30;
+/// Longest refresh token we even look at; ours are 43 characters.
+pub const MAX_REFRESH_TOKEN_LEN: usize = 128;
+/// Longest access token we even parse.
+pub const MAX_ACCESS_TOKEN_LEN: usize = 4096;
+
+/// Why a secret could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The file could not be read or created.
+    #[error("secret file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not base64url.
+    #[error("secret file {0}: not base64url text")]
+    NotBase64(String),
+    /// The secret is too short.
+    #[error("secret file {path}: secret is {len} bytes, at least {MIN_SECRET_BYTES} are required")]
+    TooShort {
+        /// The file.
+        path: String,
+        /// Decoded length.
+        len: usize,
+    },
+}
+
+/// Reads the secret from `path`, or creates a new random one (mode 0600) when it does not exist.
+pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, SecretError> {
+    let name = path.display().to_string();
+    let io = |source| SecretError::Io {
+        path: name.clone(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => decode_secret(text.trim(), &name),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            let mut secret = vec![0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut f = opts.open(path).map_err(io)?;
+            writeln!(f, "{}", URL_SAFE_NO_PAD.encode(&secret)).map_err(io)?;
+            f.sync_all().map_err(io)?;
+            tracing::info!(path = %name, "generated a new signing secret");
+            Ok(secret)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn decode_secret(text: &str, name: &str) -> Result<Vec<u8>, SecretError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .or_else(|_| URL_SAFE.decode(text))
+        .map_err(|_| SecretError::NotBase64(name.to_owned()))?;
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Err(SecretError::TooShort {
+            path: name.to_owned(),
+            len: bytes.len(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Why an access token was refused (the contract distinguishes only "expired" from the rest).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessTokenError {
+    /// `exp` is in the past beyond the leeway.
+    #[error("expired")]
+    Expired,
+    /// Anything else: bad structure, algorithm, signature, claims.
+    #[error("invalid: {0}")]
+    Invalid(&'static str),
+}
+
+/// A verified access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAccess {
+    /// The user id (`sub`).
+    pub user_id: i64,
+    /// Roles claimed at issuance.
+    pub roles: Vec<String>,
+    /// The refresh-token family the token was issued under.
+    pub sid: Option<String>,
+    /// Issued-at, Unix seconds.
+    pub issued_at: i64,
+}
+
+/// All key material, derived from the one secret.
+#[derive(Clone)]
+pub struct Keys {
+    jwt: Hs256Key,
+    successor: [u8; 32],
+    issuer: String,
+    audience: String,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+fn to_datetime(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+impl Keys {
+    /// Derives the keys from a secret of at least [`MIN_SECRET_BYTES`].
+    pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Self {
+        let derive = |label: &[u8]| -> [u8; 32] {
+            let mut mac =
+                <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+            mac.update(label);
+            mac.finalize().into_bytes().into()
+        };
+        Self {
+            jwt: Hs256Key::new(derive(b"session-api access-token v1")),
+            successor: derive(b"session-api refresh-successor v1"),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        }
+    }
+
+    /// Issues an access token for `user_id` valid for `ttl_secs` from `now_ms`.
+    pub fn issue_access(
+        &self,
+        user_id: i64,
+        roles: &[String],
+        sid: &str,
+        now_ms: i64,
+        ttl_secs: i64,
+    ) -> String {
+        let now = to_datetime(now_ms);
+        let opts = TimeOptions::new(chrono::Duration::seconds(LEEWAY_SECS), move || now);
+        let custom = AccessClaims {
+            sub: Some(user_id.to_string()),
+            id: Some(serde_json::json!(user_id)),
+            roles: roles.to_vec(),
+            iss: Some(self.issuer.clone()),
+            aud: Some(self.audience.clone()),
+            kind: Some(ACCESS_TOKEN_KIND.to_owned()),
+            sid: Some(sid.to_owned()),
+        };
+        let claims = Claims::new(custom)
+            .set_duration_and_issuance(&opts, chrono::Duration::seconds(ttl_secs));
+        self.sign(&claims)
+    }
+
+    /// Signs arbitrary access-token claims with HS256 (used by [`Keys::issue_access`]; tests use
+    /// it to craft tokens that are validly signed but carry wrong claims).
+    pub fn sign(&self, claims: &Claims<AccessClaims>) -> String {
+        let header = Header::empty().with_token_type("JWT");
+        Hs256
+            .token(&header, claims, &self.jwt)
+            .expect("serialising our own claims cannot fail")
+    }
+
+    /// The issuer this server puts in and requires from access tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audience this server puts in and requires from access tokens.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Verifies an access token: HS256 only, signature, `exp` (with leeway), `iat` not in the
+    /// future, `nbf` if present, `iss`, `aud`, `kind` and a numeric `sub`.
+    pub fn verify_access(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<VerifiedAccess, AccessTokenError> {
+        use AccessTokenError::Invalid;
+        if token.is_empty() || token.len() > MAX_ACCESS_TOKEN_LEN {
+            return Err(Invalid("length"));
+        }
+        let untrusted = UntrustedToken::new(token).map_err(|_| Invalid("structure"))?;
+        // Checked by the validator too; being explicit documents the policy: HS256 and nothing else.
+        if untrusted.algorithm() != "HS256" {
+            return Err(Invalid("algorithm"));
+        }
+        let token = Hs256
+            .validator::<AccessClaims>(&self.jwt)
+            .validate(&untrusted)
+            .map_err(|_| Invalid("signature or claims"))?;
+        let now = to_datetime(now_ms);
+        let opts = TimeOptions::new(chrono::Duration::seconds(LEEWAY_SECS), move || now);
+        let claims = token.claims();
+        match claims.validate_expiration(&opts) {
+            Ok(_) => {}
+            Err(ValidationError::Expired) => return Err(AccessTokenError::Expired),
+            Err(_) => return Err(Invalid("exp")),
+        }
+        if claims.not_before.is_some() && claims.validate_maturity(&opts).is_err() {
+            return Err(Invalid("nbf"));
+        }
+        let issued_at = claims.issued_at.ok_or(Invalid("iat"))?;
+        if issued_at > now + chrono::Duration::seconds(LEEWAY_SECS) {
+            return Err(Invalid("iat in the future"));
+        }
+        let c = &claims.custom;
+        if c.iss.as_deref() != Some(self.issuer.as_str()) {
+            return Err(Invalid("iss"));
+        }
+        if c.aud.as_deref() != Some(self.audience.as_str()) {
+            return Err(Invalid("aud"));
+        }
+        if c.kind.as_deref() != Some(ACCESS_TOKEN_KIND) {
+            return Err(Invalid("kind"));
+        }
+        let user_id = c
+            .sub
+            .as_deref()
+            .and_then(|s| s.parse::<i64>().ok())
+            .ok_or(Invalid("sub"))?;
+        Ok(VerifiedAccess {
+            user_id,
+            roles: c.roles.clone(),
+            sid: c.sid.clone(),
+            issued_at: issued_at.timestamp(),
+        })
+    }
+
+    /// The successor of a refresh token: deterministic, so a retry within grace gets the same one.
+    pub fn successor_of(&self, token: &str) -> String {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.successor).expect("any key length");
+        mac.update(token.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
+/// A fresh random refresh token (256 bits, base64url).
+pub fn new_refresh_token() -> String {
+    random_id(32)
+}
+
+/// `n` random bytes as base64url text.
+pub fn random_id(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// What the database stores for a refresh token: hex SHA-256.
+pub fn hash_refresh_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Whether a presented refresh token is worth a database look-up.
+pub fn plausible_refresh_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= MAX_REFRESH_TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::new(&[7u8; 32], "iss", "aud")
+    }
+
+    #[test]
+    fn issued_token_verifies_and_carries_claims() {
+        let k = keys();
+        let t = k.issue_access(42, &["ROLE_USER".into()], "fam", 1_700_000_000_000, 900);
+        let v = k.verify_access(&t, 1_700_000_000_000).unwrap();
+        assert_eq!(v.user_id, 42);
+        assert_eq!(v.roles, vec!["ROLE_USER".to_owned()]);
+        assert_eq!(v.sid.as_deref(), Some("fam"));
+    }
+
+    #[test]
+    fn expiry_honours_a_leeway_of_at_most_sixty_seconds() {
+        let k = keys();
+        let t = k.issue_access(1, &[], "f", 0, 60);
+        assert!(k.verify_access(&t, (60 + LEEWAY_SECS) * 1000).is_ok());
+        assert_eq!(
+            k.verify_access(&t, (61 + LEEWAY_SECS) * 1000),
+            Err(AccessTokenError::Expired)
+        );
+        const { assert!(LEEWAY_SECS <= 60) };
+    }
+
+    #[test]
+    fn token_issued_in_the_future_is_rejected() {
+        let k = keys();
+        let t = k.issue_access(1, &[], "f", 10_000_000, 900);
+        assert!(matches!(
+            k.verify_access(&t, 10_000_000 - 120_000),
+            Err(AccessTokenError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn successor_is_deterministic_and_differs_per_key() {
+        let a = keys();
+        let b = Keys::new(&[8u8; 32], "iss", "aud");
+        assert_eq!(a.successor_of("t"), a.successor_of("t"));
+        assert_ne!(a.successor_of("t"), b.successor_of("t"));
+        assert_ne!(a.successor_of("t"), a.successor_of("u"));
+        assert!(plausible_refresh_token(&a.successor_of("t")));
+    }
+
+    #[test]
+    fn refresh_tokens_are_long_random_and_hashed() {
+        let t = new_refresh_token();
+        assert!(t.len() >= 22, "at least 128 bits");
+        assert_ne!(t, new_refresh_token());
+        assert_eq!(hash_refresh_token(&t).len(), 64);
+        assert_ne!(hash_refresh_token(&t), t);
+    }
+
+    #[test]
+    fn missing_secret_is_generated_with_private_permissions_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/secret.key");
+        let s1 = load_or_create_secret(&path).unwrap();
+        assert!(s1.len() >= MIN_SECRET_BYTES);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        assert_eq!(load_or_create_secret(&path).unwrap(), s1);
+    }
+
+    #[test]
+    fn short_or_garbled_secret_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        std::fs::write(&path, URL_SAFE_NO_PAD.encode([1u8; 31])).unwrap();
+        assert!(matches!(
+            load_or_create_secret(&path),
+            Err(SecretError::TooShort { len: 31, .. })
+        ));
+        std::fs::write(&path, "not base64 !!").unwrap();
+        assert!(matches!(
+            load_or_create_secret(&path),
+            Err(SecretError::NotBase64(_))
+        ));
+        std::fs::write(&path, URL_SAFE_NO_PAD.encode([1u8; 32])).unwrap();
+        assert_eq!(load_or_create_secret(&path).unwrap(), vec![1u8; 32]);
+    }
+}

@@ -1,0 +1,174 @@
+//! Starting the service: secret, database, demo accounts, listener, graceful shutdown.
+
+use std::net::SocketAddr;
+
+use api_types::roles;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db::{CreateUserError, Db};
+use crate::keys::load_or_create_secret;
+use crate::state::{AppState, Settings};
+
+/// Why the server could not start (printed as one line by main).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad configuration.
+    #[error("{0}")]
+    Config(String),
+    /// The secret could not be loaded.
+    #[error(transparent)]
+    Secret(#[from] crate::keys::SecretError),
+    /// The database could not be opened or migrated.
+    #[error("database {url}: {source}")]
+    Database {
+        /// URL without credentials.
+        url: String,
+        /// Cause.
+        source: sqlx::Error,
+    },
+    /// The port is taken.
+    #[error("port {port} on {addr} is already in use; start with --bind 127.0.0.1:<port> (or PORT=<port>) to use another")]
+    PortInUse {
+        /// The address.
+        addr: String,
+        /// The port.
+        port: u16,
+    },
+    /// Other I/O failures.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Creates the demo accounts that do not exist yet.
+pub async fn seed_demo(state: &AppState, password: &str) -> Result<(), crate::error::ApiError> {
+    let accounts: [(&str, &[&str]); 3] = [
+        ("user", &[roles::USER]),
+        ("mod", &[roles::USER, roles::MODERATOR]),
+        ("admin", &[roles::USER, roles::MODERATOR, roles::ADMIN]),
+    ];
+    for (name, rs) in accounts {
+        let hash = state.passwords().hash(password.to_owned()).await?;
+        let rs: Vec<String> = rs.iter().map(|r| (*r).to_owned()).collect();
+        match state
+            .db()
+            .create_user(
+                name,
+                &format!("{name}@demo.invalid"),
+                &hash,
+                &rs,
+                state.now_ms(),
+            )
+            .await
+        {
+            Ok(_) => println!("demo account created: {name} / {password}"),
+            Err(CreateUserError::UsernameTaken | CreateUserError::EmailTaken) => {
+                println!("demo account {name} already exists (password unchanged)")
+            }
+            Err(CreateUserError::Db(e)) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    if config.allowed_origin.iter().any(|o| o.trim() == "*") {
+        return Err(StartError::Config(
+            "--allowed-origin '*' is refused: credentials are allowed, so origins must be listed"
+                .into(),
+        ));
+    }
+    if config.refresh_grace > config.refresh_idle_ttl {
+        return Err(StartError::Config(
+            "--refresh-grace must be shorter than --refresh-idle-ttl".into(),
+        ));
+    }
+    // Bind first: a taken port fails fast, before any file or database is created.
+    let addr = config.bind_addr();
+    let listener = match TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let port = addr
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            return Err(StartError::PortInUse { addr, port });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let secret = load_or_create_secret(&config.secret_file)?;
+    let db = Db::connect(&config.database_url, config.db_max_connections)
+        .await
+        .map_err(|source| StartError::Database {
+            url: redact(&config.database_url),
+            source,
+        })?;
+    let settings = Settings::from(&config);
+    let state = AppState::new(settings, db.clone(), &secret);
+    if config.seed_demo {
+        seed_demo(&state, &config.demo_password)
+            .await
+            .map_err(|e| StartError::Config(format!("seeding demo accounts failed: {e}")))?;
+    }
+    let local = listener.local_addr()?;
+    println!("session-api listening on http://{local}");
+    // Ended families are kept a day for the reuse log, then purged.
+    let purge_db = db.clone();
+    let purge_state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match purge_db
+                .purge_ended_families(purge_state.now_ms(), 86_400_000)
+                .await
+            {
+                Ok(n) if n > 0 => {
+                    tracing::info!(families = n, "purged ended refresh-token families")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purge failed"),
+            }
+        }
+    });
+    axum::serve(
+        listener,
+        crate::app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    db.pool().close().await;
+    println!("session-api stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,228 @@
+//! Cross-cutting HTTP concerns: security headers (strict CSP on the app), the `Date` header,
+//! JSON bodies for every error, CORS, body limit, timeout, tracing, and the static SPA with its
+//! index.html fallback.
+
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use api_types::MessageResponse;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::any;
+use axum::Router;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// CSP of API responses: they are data, never documents.
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The app's Content-Security-Policy. Inline scripts of index.html (trunk's loader) are allowed
+/// by their SHA-256 only; `'wasm-unsafe-eval'` lets the page compile its WebAssembly.
+pub fn app_csp(index_html: &str) -> String {
+    let hashes: String = inline_scripts(index_html)
+        .iter()
+        .map(|s| {
+            let digest = Sha256::digest(s.as_bytes());
+            format!(
+                " 'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            )
+        })
+        .collect();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
+         img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Contents of `<script>` elements without a `src` attribute.
+fn inline_scripts(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(start) = lower[pos..].find("<script").map(|i| i + pos) {
+        let Some(tag_end) = lower[start..].find('>').map(|i| i + start) else {
+            break;
+        };
+        let Some(close) = lower[tag_end..].find("</script").map(|i| i + tag_end) else {
+            break;
+        };
+        let tag = &lower[start..tag_end];
+        if !tag.contains(" src=") && !tag.contains(" src =") {
+            out.push(html[tag_end + 1..close].to_owned());
+        }
+        pos = close + 1;
+    }
+    out
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound("Not found!".into())
+}
+
+/// Every 4xx/5xx without a JSON body (router 404/405, body limit, timeout...) gets one.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let (mut parts, _) = res.into_parts();
+        let msg = status.canonical_reason().unwrap_or("Error");
+        let body = serde_json::to_vec(&MessageResponse::new(msg)).unwrap_or_default();
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, Body::from(body));
+    }
+    res
+}
+
+/// Security headers and `Date` on every response (the client estimates its clock offset from it).
+async fn common_headers(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let now = UNIX_EPOCH + Duration::from_millis(st.now_ms().max(0) as u64);
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+        h.insert(header::DATE, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CSP),
+        );
+    }
+    res
+}
+
+fn static_service(dir: &Path) -> Router<AppState> {
+    let index = dir.join("index.html");
+    let html = std::fs::read_to_string(&index).unwrap_or_else(|e| {
+        tracing::warn!(path = %index.display(), error = %e, "static dir has no readable index.html");
+        String::new()
+    });
+    let csp = HeaderValue::from_str(&app_csp(&html))
+        .unwrap_or_else(|_| HeaderValue::from_static(API_CSP));
+    let serve = ServeDir::new(dir).fallback(ServeFile::new(index));
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CONTENT_SECURITY_POLICY,
+                csp,
+            ))
+            .service(serve),
+    )
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter(|o| o.as_str() != "*")
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if list.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(list))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static(api_types::headers::ACCESS_TOKEN),
+                HeaderName::from_static(api_types::headers::REFRESH_TRANSPORT),
+            ])
+            .expose_headers([header::DATE, header::RETRY_AFTER])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Adds the static app (or a JSON 404) and all middleware to the API routes.
+pub fn wrap(api: Router<AppState>, state: AppState) -> Router {
+    let s = state.settings().clone();
+    let mut router = api.route("/api/{*rest}", any(api_not_found));
+    router = match &s.static_dir {
+        Some(dir) => router.merge(static_service(dir)),
+        None => router.fallback(|| async { ApiError::NotFound("Not found!".into()) }),
+    };
+    router = router
+        .layer(DefaultBodyLimit::max(s.max_body))
+        .layer(RequestBodyLimitLayer::new(s.max_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(s.request_timeout_ms),
+        ));
+    if let Some(c) = cors(&s.allowed_origins) {
+        router = router.layer(c);
+    }
+    router
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            common_headers,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_loader_scripts_are_hashed_and_external_ones_are_not() {
+        let html = r#"<html><script type="module">import init from '/app.js';init();</script>
+            <script src="/x.js"></script></html>"#;
+        let scripts = inline_scripts(html);
+        assert_eq!(
+            scripts,
+            vec!["import init from '/app.js';init();".to_owned()]
+        );
+        let csp = app_csp(html);
+        assert_eq!(csp.matches("'sha256-").count(), 1);
+        assert!(!csp.contains("unsafe-inline"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+    }
+}

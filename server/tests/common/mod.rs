@@ -1,0 +1,384 @@
+//! Test harness: builds an app on a fresh SQLite file or a fresh PostgreSQL database (when
+//! `SESSION_API_TEST_PG_URL` is set) with a manual clock, and drives it through `oneshot`.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use session_api::clock::ManualClock;
+use session_api::db::Db;
+use session_api::{app, AppState, Settings};
+use sqlx::Connection;
+use tower::ServiceExt;
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct-horse-battery";
+/// An origin the test apps allow.
+pub const APP_ORIGIN: &str = "http://app.test";
+
+/// Where a test's database lives.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    /// The PostgreSQL backend, or None (with a notice) when no server was given.
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var("SESSION_API_TEST_PG_URL") {
+            Ok(u) if !u.is_empty() => Some(Backend::Postgres(u)),
+            _ => {
+                eprintln!("SESSION_API_TEST_PG_URL is not set: skipping this PostgreSQL test (run it via scripts/with-postgres)");
+                None
+            }
+        }
+    }
+}
+
+/// A fresh database URL for one test (+ the temp dir keeping a SQLite file alive).
+pub async fn fresh_database(backend: &Backend) -> (String, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("test.db").display());
+            (url, Some(dir))
+        }
+        Backend::Postgres(base) => {
+            sqlx::any::install_default_drivers();
+            let name = format!(
+                "t_{}",
+                session_api::keys::random_id(9)
+                    .to_lowercase()
+                    .replace(['-', '_'], "x")
+            );
+            let mut conn = sqlx::AnyConnection::connect(base)
+                .await
+                .expect("connect to test PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.ok();
+            let (head, _) = base.rsplit_once('/').expect("URL with a database path");
+            (format!("{head}/{name}"), None)
+        }
+    }
+}
+
+/// A response read into memory.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn message(&self) -> String {
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+    /// The value of the refresh cookie set by this response.
+    pub fn refresh_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with("__Host-refresh="))
+    }
+    pub fn refresh_cookie_value(&self) -> Option<String> {
+        self.refresh_cookie().and_then(|c| {
+            c.split(';')
+                .next()
+                .map(|kv| kv["__Host-refresh=".len()..].to_owned())
+        })
+    }
+}
+
+/// One app under test.
+pub struct TestApp {
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub router: Router,
+    pub url: String,
+    pub secret: Vec<u8>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn test_settings() -> Settings {
+    Settings {
+        allowed_origins: vec![APP_ORIGIN.to_owned()],
+        hash_concurrency: 2,
+        ..Settings::default()
+    }
+}
+
+impl TestApp {
+    pub async fn new(backend: &Backend) -> Self {
+        Self::with(backend, |_| {}).await
+    }
+
+    pub async fn with(backend: &Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let (url, dir) = fresh_database(backend).await;
+        let mut settings = test_settings();
+        tweak(&mut settings);
+        let secret = vec![42u8; 32];
+        let db = Db::connect(&url, 8).await.expect("database");
+        let clock = Arc::new(ManualClock::new());
+        let state = AppState::with_clock(settings, db, &secret, clock.clone());
+        let router = app(state.clone());
+        Self {
+            state,
+            clock,
+            router,
+            url,
+            secret,
+            _dir: dir,
+        }
+    }
+
+    /// The same database and secret, as after a restart.
+    pub async fn restarted(&self) -> Self {
+        let db = Db::connect(&self.url, 8).await.expect("database");
+        let clock = Arc::new(ManualClock::new());
+        clock.advance_ms(self.clock_offset());
+        let state = AppState::with_clock(
+            self.state.settings().clone(),
+            db,
+            &self.secret,
+            clock.clone(),
+        );
+        let router = app(state.clone());
+        Self {
+            state,
+            clock,
+            router,
+            url: self.url.clone(),
+            secret: self.secret.clone(),
+            _dir: None,
+        }
+    }
+
+    fn clock_offset(&self) -> i64 {
+        use session_api::clock::{Clock, SystemClock};
+        self.state.now_ms() - SystemClock.now_ms()
+    }
+
+    pub fn advance_secs(&self, s: i64) {
+        self.clock.advance_ms(s * 1000);
+    }
+
+    pub async fn call(&self, req: Request<Body>) -> Resp {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = match body {
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&v).unwrap()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        self.call(req).await
+    }
+
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        self.call(b.body(body.into()).unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send("POST", path, &[], Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.send("GET", path, headers, None).await
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> Resp {
+        self.get(path, &[("x-access-token", token)]).await
+    }
+
+    pub async fn signup(&self, username: &str) -> Resp {
+        self.signup_with_roles(username, None).await
+    }
+
+    pub async fn signup_with_roles(&self, username: &str, roles: Option<Vec<&str>>) -> Resp {
+        let mut body = serde_json::json!({
+            "username": username,
+            "email": format!("{username}@example.com"),
+            "password": PASSWORD,
+        });
+        if let Some(r) = roles {
+            body["roles"] = serde_json::json!(r);
+        }
+        self.post("/api/auth/signup", body).await
+    }
+
+    pub async fn signin(&self, username: &str) -> Resp {
+        self.post(
+            "/api/auth/signin",
+            serde_json::json!({"username": username, "password": PASSWORD}),
+        )
+        .await
+    }
+
+    pub async fn signin_from(&self, username: &str, password: &str, ip: [u8; 4]) -> Resp {
+        let mut req = Request::builder()
+            .method("POST")
+            .uri("/api/auth/signin")
+            .header("content-type", "application/json")
+            .body(Body::from(
+                serde_json::to_vec(
+                    &serde_json::json!({"username": username, "password": password}),
+                )
+                .unwrap(),
+            ))
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+        self.call(req).await
+    }
+
+    /// Signs up and signs in (body transport): the sign-in response JSON.
+    pub async fn user(&self, username: &str) -> Value {
+        let r = self.signup(username).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = self.signin(username).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    }
+
+    /// Signs in with the cookie transport: the response.
+    pub async fn signin_cookie(&self, username: &str) -> Resp {
+        self.send(
+            "POST",
+            "/api/auth/signin",
+            &[("x-refresh-transport", "cookie")],
+            Some(serde_json::json!({"username": username, "password": PASSWORD})),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, token: &str) -> Resp {
+        self.post(
+            "/api/auth/refreshtoken",
+            serde_json::json!({"refreshToken": token}),
+        )
+        .await
+    }
+
+    pub async fn refresh_cookie(&self, cookie: &str, extra: &[(&str, &str)]) -> Resp {
+        let c = format!("__Host-refresh={cookie}");
+        let mut h: Vec<(&str, &str)> =
+            vec![("cookie", c.as_str()), ("x-refresh-transport", "cookie")];
+        h.extend_from_slice(extra);
+        self.send(
+            "POST",
+            "/api/auth/refreshtoken",
+            &h,
+            Some(serde_json::json!({})),
+        )
+        .await
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics", &[]).await.text()
+    }
+
+    pub async fn metric(&self, series: &str) -> u64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+}
+
+pub fn s(v: &Value, k: &str) -> String {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("no string {k} in {v}"))
+        .to_owned()
+}
+
+/// Runs each listed `async fn name(backend: Backend)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(b) = $crate::common::Backend::postgres() {
+                        super::$name(b).await
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,141 @@
+//! Real-socket tests: 50 concurrent refreshes of one token over TCP on 127.0.0.1.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use common::{s, Backend, TestApp};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use session_api::metrics::RefreshOutcome;
+
+async fn serve(app: &TestApp) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+async fn fifty_concurrent_refreshes_share_one_successor(b: Backend) {
+    let app = TestApp::new(&b).await;
+    let v = app.user("many_tabs").await;
+    let token = s(&v, "refreshToken");
+    let addr = serve(&app).await;
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let body = serde_json::to_vec(&serde_json::json!({"refreshToken": token})).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let client = client.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let req = hyper::Request::post(format!("http://{addr}/api/auth/refreshtoken"))
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+            let res = client.request(req).await.expect("request");
+            let status = res.status();
+            let has_date = res.headers().contains_key("date");
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                has_date,
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+            )
+        }));
+    }
+    let mut successors = std::collections::HashSet::new();
+    for t in tasks {
+        let (status, has_date, json) = t.await.unwrap();
+        assert_eq!(status, 200, "{json}");
+        assert!(has_date);
+        successors.insert(s(&json, "refreshToken"));
+    }
+    assert_eq!(successors.len(), 1, "all got the same successor");
+    assert_eq!(
+        app.state.metrics().refresh_count(RefreshOutcome::Ok),
+        1,
+        "exactly one rotation"
+    );
+    assert_eq!(app.state.metrics().refresh_count(RefreshOutcome::Grace), 49);
+    let sid = app
+        .state
+        .keys()
+        .verify_access(&s(&v, "accessToken"), app.state.now_ms())
+        .unwrap()
+        .sid
+        .unwrap();
+    assert_eq!(
+        app.state.db().active_tokens_in_family(&sid).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        app.state
+            .db()
+            .families_without_exactly_one_active_token()
+            .await
+            .unwrap(),
+        0
+    );
+    // The successor works and is itself rotated once.
+    let next = successors.into_iter().next().unwrap();
+    assert_eq!(app.refresh(&next).await.status, 200);
+}
+
+on_both_backends!(fifty_concurrent_refreshes_share_one_successor);
+
+fn config_in(dir: &std::path::Path, bind: &str) -> session_api::config::Config {
+    use clap::Parser;
+    session_api::config::Config::try_parse_from([
+        "session-api",
+        "--bind",
+        bind,
+        "--database-url",
+        &format!("sqlite://{}", dir.join("db/s.db").display()),
+        "--secret-file",
+        &dir.join("secret.key").display().to_string(),
+    ])
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_taken_port_is_named_in_a_one_line_error_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = session_api::server::run(config_in(dir.path(), &format!("127.0.0.1:{port}")))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("port {port}")) && err.contains("--bind"),
+        "{err}"
+    );
+    assert!(!err.contains('\n'));
+    assert!(!dir.path().join("secret.key").exists());
+}
+
+#[tokio::test]
+async fn the_server_refuses_to_start_with_a_short_secret() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let short = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([5u8; 16]);
+    std::fs::write(dir.path().join("secret.key"), short).unwrap();
+    let err = session_api::server::run(config_in(dir.path(), "127.0.0.1:0"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("16 bytes") && err.contains("at least 32"),
+        "{err}"
+    );
+}
