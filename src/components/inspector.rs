@@ -210,21 +210,23 @@ pub fn Inspector(props: &InspectorProps) -> Html {
 }
 
 fn timeline_view(t: &Timeline, now_ms: f64) -> Html {
+    // An SVG bar (geometry attributes, not inline styles, so the strict CSP needs no
+    // 'unsafe-inline'): 1000 user units = the token's lifetime, issued .. expires.
     let g = bar_geometry(t, now_ms);
-    let style = |pct: f64| format!("left: {pct:.2}%");
+    let x = |pct: f64| format!("{:.1}", pct * 10.0);
     html! {
         <>
-            <div class="timeline" role="img" data-testid="timeline"
+            <svg class="timeline" viewBox="0 0 1000 30" preserveAspectRatio="none" role="img" data-testid="timeline"
                 aria-label={format!("Access token: refresh {}, expires {}", relative(t.refresh_at_ms, now_ms), relative(t.expires_at_ms, now_ms))}>
-                <div class="elapsed" style={format!("width: {:.2}%", g.now_pct)}></div>
-                <div class="mark mark-refresh" style={style(g.refresh_pct)}></div>
-                <div class="mark mark-expiry" style="left: calc(100% - 2px)"></div>
-                <div class="now" style={style(g.now_pct)}></div>
-            </div>
+                <rect class="elapsed" x="0" y="0" height="30" width={x(g.now_pct)} />
+                <rect class="mark-refresh" y="0" height="30" width="4" x={x(g.refresh_pct)} />
+                <rect class="mark-expiry" y="0" height="30" width="4" x="996" />
+                <rect class="now" y="0" height="30" width="5" x={x(g.now_pct)} />
+            </svg>
             <div class="legend">
+                <span><span class="key key-refresh" aria-hidden="true"></span>{ format!("proactive refresh {} ({})", clock_time(t.refresh_at_ms), relative(t.refresh_at_ms, now_ms)) }</span>
+                <span><span class="key key-expiry" aria-hidden="true"></span>{ format!("expires {} ({})", clock_time(t.expires_at_ms), relative(t.expires_at_ms, now_ms)) }</span>
                 <span>{ format!("issued {} ({})", clock_time(t.issued_at_ms), relative(t.issued_at_ms, now_ms)) }</span>
-                <span>{ format!("proactive refresh {} ({})", clock_time(t.refresh_at_ms), relative(t.refresh_at_ms, now_ms)) }</span>
-                <span>{ format!("expires {} ({})", clock_time(t.expires_at_ms), relative(t.expires_at_ms, now_ms)) }</span>
                 <span>{ match t.family_ends_at_ms {
                     Some(end) => format!("session ends {}", relative(end, now_ms)),
                     None => "session end unknown".to_string(),
