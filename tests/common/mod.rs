@@ -206,9 +206,6 @@ impl TabLock for LockPort {
         now_ms: f64,
         lease_ms: f64,
     ) -> LocalBoxFuture<'static, bool> {
-        if self.net.dead.borrow().contains(&self.id) {
-            return future::pending().boxed_local();
-        }
         let mut lock = self.net.lock.borrow_mut();
         let free = match &*lock {
             None => true,
@@ -763,11 +760,21 @@ impl World {
         t
     }
 
-    /// Simulates a tab that dies: it stops receiving, posting and answering, holds whatever it
-    /// holds.
+    /// Simulates a tab that dies: its messages and requests go nowhere (a refresh it starts takes
+    /// the lock and never finishes); whatever it holds stays held.
     pub fn kill(&self, tab: &Tab) {
         self.net.dead.borrow_mut().insert(tab.id.clone());
         tab.transport.dead.set(true);
+    }
+
+    /// Makes the lock held by `owner` never expire by itself (a Web Lock of a frozen tab).
+    pub fn net_lock_forever(&self, owner: &str) {
+        let mut lock = self.net.lock.borrow_mut();
+        if let Some((o, d)) = lock.as_mut() {
+            if o == owner {
+                *d = f64::INFINITY;
+            }
+        }
     }
 
     /// Runs every task that can make progress without time passing.
