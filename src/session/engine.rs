@@ -627,21 +627,19 @@ impl Inner {
         let now = self.now();
         let facts = read_claims(&stored.access_token).ok();
         let timeline = stored.timeline.clone().or_else(|| {
-            // A session saved by the tutorial's own client: no timeline of ours, use exp.
+            // A session saved by the tutorial's own client: no timeline of ours. The token is not
+            // fresh, so its iat says nothing about the clock offset: assume none, use exp.
             let f = facts.as_ref()?;
-            policy::timeline(
-                &TokenTiming {
-                    sent_at_ms: now,
-                    received_at_ms: now,
-                    date_header_ms: None,
-                    iat_ms: f.iat_ms,
-                    exp_ms: f.exp_ms,
-                    expires_in_s: None,
-                    refresh_expires_in_s: None,
-                },
-                0.0,
-                self.margin_cap(),
-            )
+            let expires_at = f.exp_ms?;
+            let issued_at = f.iat_ms.unwrap_or(now).min(expires_at);
+            let margin = policy::margin_ms(expires_at - issued_at, self.margin_cap());
+            Some(Timeline {
+                issued_at_ms: issued_at,
+                refresh_at_ms: expires_at - margin,
+                expires_at_ms: expires_at,
+                family_ends_at_ms: None,
+                clock_offset_ms: 0.0,
+            })
         });
         let generation = stored.generation.unwrap_or(0).max(self.stored_generation());
         {
