@@ -12,6 +12,9 @@ use yew_session::session::{
     ClientError, FailureKind, LogoutReason, SessionEvent, SessionStatus, WakeReason,
 };
 
+/// Where a spawned call's result lands.
+type CallSlot = std::rc::Rc<std::cell::RefCell<Option<Result<String, ClientError>>>>;
+
 fn cookie_world() -> (World, Tab) {
     let w = World::new(Flavor::Ours);
     let t = w.open_tab(config(StorageMode::Cookie));
@@ -19,11 +22,7 @@ fn cookie_world() -> (World, Tab) {
     (w, t)
 }
 
-fn fire_calls(
-    w: &World,
-    t: &Tab,
-    k: usize,
-) -> Vec<std::rc::Rc<std::cell::RefCell<Option<Result<String, ClientError>>>>> {
+fn fire_calls(w: &World, t: &Tab, k: usize) -> Vec<CallSlot> {
     (0..k)
         .map(|_| {
             let api = t.api.clone();
@@ -32,7 +31,7 @@ fn fire_calls(
         .collect()
 }
 
-fn all_ok(slots: &[std::rc::Rc<std::cell::RefCell<Option<Result<String, ClientError>>>>]) -> bool {
+fn all_ok(slots: &[CallSlot]) -> bool {
     slots
         .iter()
         .all(|s| matches!(&*s.borrow(), Some(Ok(body)) if body == "User Content."))
