@@ -6,9 +6,9 @@
 use std::cell::RefCell;
 
 use futures::channel::oneshot;
-use futures::future::{join_all, select, Either};
+use futures::future::join_all;
 use futures::FutureExt;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 use yew_session::api::ApiClient;
@@ -25,103 +25,11 @@ use yew_session::session::ports::{
 };
 use yew_session::session::{Engine, LogoutReason, SessionStatus, TabMessage};
 
+mod browser_support;
+
+use browser_support::*;
+
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// Resolves with `fut`'s output, or `None` after `ms` (no test may hang or sleep long).
-async fn within<T>(ms: u32, fut: impl std::future::Future<Output = T>) -> Option<T> {
-    match select(Box::pin(fut), gloo_timers::future::TimeoutFuture::new(ms)).await {
-        Either::Left((v, _)) => Some(v),
-        Either::Right(_) => None,
-    }
-}
-
-fn b64url(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..=chunk.len() {
-            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-fn jwt(iat: i64, exp: i64) -> String {
-    let payload = format!(r#"{{"id":1,"iat":{iat},"exp":{exp}}}"#);
-    format!(
-        "{}.{}.{}",
-        b64url(br#"{"alg":"HS256","typ":"JWT"}"#),
-        b64url(payload.as_bytes()),
-        b64url(b"sig")
-    )
-}
-
-/// Replaces `window.fetch` with a fake of the tutorial contract; returns the counters object
-/// and the original fetch (to restore).
-fn mock_fetch(fresh_token: &str) -> (JsValue, JsValue) {
-    let window = web_sys::window().unwrap();
-    let original = js_sys::Reflect::get(&window, &"fetch".into()).unwrap();
-    let factory = js_sys::Function::new_with_args(
-        "fresh",
-        r#"
-        const state = { refresh: 0, api: 0, api401: 0 };
-        const fake = async function (input, init) {
-            const req = input instanceof Request ? input : new Request(input, init);
-            const path = new URL(req.url, location.href).pathname;
-            if (path === '/api/auth/refreshtoken') {
-                state.refresh++;
-                const body = await req.json();
-                if (body.refreshToken !== 'rt-1') {
-                    return new Response(JSON.stringify({message: 'Refresh token is not in database!'}),
-                        {status: 403, headers: {'content-type': 'application/json'}});
-                }
-                return new Response(JSON.stringify({accessToken: fresh, refreshToken: 'rt-1'}),
-                    {status: 200, headers: {'content-type': 'application/json'}});
-            }
-            if (path === '/api/test/user') {
-                state.api++;
-                if (req.headers.get('x-access-token') === fresh) {
-                    return new Response('User Content.', {status: 200});
-                }
-                state.api401++;
-                return new Response('Unauthorized', {status: 401, headers: {'content-type': 'text/plain'}});
-            }
-            if (path === '/status/429') {
-                return new Response('slow down', {status: 429, headers: {'retry-after': '7'}});
-            }
-            if (path === '/offline') {
-                throw new TypeError('Failed to fetch');
-            }
-            return new Response('<html>Cannot GET</html>', {status: 404});
-        };
-        return [fake, state];
-        "#,
-    );
-    let pair: js_sys::Array = factory
-        .call1(&JsValue::NULL, &fresh_token.into())
-        .unwrap()
-        .into();
-    js_sys::Reflect::set(&window, &"fetch".into(), &pair.get(0)).unwrap();
-    (pair.get(1), original)
-}
-
-fn restore_fetch(original: &JsValue) {
-    let window = web_sys::window().unwrap();
-    js_sys::Reflect::set(&window, &"fetch".into(), original).unwrap();
-}
-
-fn counter(state: &JsValue, name: &str) -> f64 {
-    js_sys::Reflect::get(state, &name.into())
-        .unwrap()
-        .as_f64()
-        .unwrap()
-}
 
 #[wasm_bindgen_test]
 fn web_storage_round_trips_both_areas() {
@@ -253,5 +161,96 @@ async fn interceptor_with_real_adapters_refreshes_once_for_concurrent_calls() {
         stored.contains(&fresh),
         "the new token is persisted in compat mode"
     );
+    storage::clear_all();
+}
+
+#[wasm_bindgen_test]
+async fn storage_lease_fallback_excludes_and_expires() {
+    storage::clear_all();
+    let a = BrowserLock::lease_only("unused");
+    let b = BrowserLock::lease_only("unused");
+    let now = BrowserClock.now_ms();
+    assert!(a.try_acquire("tab-a", now, 30.0).await);
+    assert!(!b.try_acquire("tab-b", now, 30.0).await);
+    assert_eq!(b.holder(now).as_deref(), Some("tab-a"));
+    // tab-a "dies" without releasing: its lease runs out.
+    BrowserSleeper.sleep(40.0).await;
+    let later = BrowserClock.now_ms();
+    assert_eq!(b.holder(later), None);
+    assert!(b.try_acquire("tab-b", later, 30.0).await);
+    b.release("tab-b");
+    assert_eq!(a.holder(BrowserClock.now_ms()), None);
+}
+
+#[wasm_bindgen_test]
+async fn offline_and_online_events_reach_the_engine() {
+    storage::clear_all();
+    let now_s = (js_sys::Date::now() / 1000.0) as i64;
+    WebStorage.set(
+        Area::Local,
+        keys::USER,
+        &format!(
+            r#"{{"id":1,"username":"alice","accessToken":"{}","refreshToken":"rt-1"}}"#,
+            jwt(now_s, now_s + 600)
+        ),
+    );
+    let engine = Engine::new(
+        AppConfig {
+            storage_mode: StorageMode::Compat,
+            ..AppConfig::default()
+        },
+        "tab-wake",
+        yew_session::browser::ports(),
+    );
+    engine.start();
+    let _triggers = yew_session::browser::wake::install(&engine);
+    let window = web_sys::window().unwrap();
+    assert!(!engine.is_degraded());
+    window
+        .dispatch_event(&web_sys::Event::new("offline").unwrap())
+        .unwrap();
+    assert!(engine.is_degraded());
+    window
+        .dispatch_event(&web_sys::Event::new("online").unwrap())
+        .unwrap();
+    assert!(!engine.is_degraded());
+    storage::clear_all();
+}
+
+#[wasm_bindgen_test]
+async fn cookie_mode_leaves_no_token_in_storage_or_document_cookie() {
+    storage::clear_all();
+    let now_s = (js_sys::Date::now() / 1000.0) as i64;
+    let fresh = jwt(now_s, now_s + 600);
+    let (state, original) = mock_fetch(&fresh);
+    let engine = Engine::new(
+        AppConfig::default(),
+        "tab-cookie",
+        yew_session::browser::ports(),
+    );
+    engine.start();
+    let r = within(2_000, engine.login("alice".into(), "pw".into(), true))
+        .await
+        .expect("login finished");
+    assert_eq!(r, Ok(()));
+    assert_eq!(engine.status(), SessionStatus::SignedIn);
+    let window = web_sys::window().unwrap();
+    for s in [
+        window.local_storage().unwrap().unwrap(),
+        window.session_storage().unwrap().unwrap(),
+    ] {
+        for i in 0..s.length().unwrap() {
+            let key = s.key(i).unwrap().unwrap();
+            let value = s.get_item(&key).unwrap().unwrap_or_default();
+            assert!(!value.contains(&fresh), "token in storage key {key}");
+        }
+    }
+    let html: web_sys::HtmlDocument = window.document().unwrap().dyn_into().unwrap();
+    assert!(!html.cookie().unwrap().contains(&fresh));
+    // Sign-out answered 404 (tutorial backend): still signed out locally.
+    engine.logout();
+    assert!(wait_for(1_000, || counter(&state, "signout") == 1.0).await);
+    assert!(matches!(engine.status(), SessionStatus::SignedOut { .. }));
+    restore_fetch(&original);
     storage::clear_all();
 }

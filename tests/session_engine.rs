@@ -595,3 +595,52 @@ fn error_bodies_in_json_text_or_html_become_short_messages() {
         }
     );
 }
+
+#[test]
+fn logout_during_refresh_does_not_sign_back_in() {
+    let (w, t) = cookie_world();
+    t.transport.auth_latency_ms.set(2_000.0);
+    let e = t.engine.clone();
+    let r = w.spawn(async move { e.refresh().await });
+    w.advance(100.0);
+    t.engine.logout();
+    let events_at_logout = t.events.borrow().len();
+    w.advance(5_000.0);
+    assert_eq!(
+        t.engine.status(),
+        SessionStatus::SignedOut {
+            reason: Some(LogoutReason::UserAction)
+        }
+    );
+    assert!(matches!(*r.borrow(), Some(Err(_))));
+    assert_eq!(
+        t.events.borrow().len(),
+        events_at_logout,
+        "nothing after the logout"
+    );
+    assert_eq!(t.engine.user(), None);
+}
+
+#[test]
+fn restore_that_fails_transiently_keeps_restoring_and_retries() {
+    let w = World::new(Flavor::Ours);
+    let a = w.open_tab(config(StorageMode::Cookie));
+    w.login(&a, "alice");
+    w.kill(&a);
+    let t = w.open_tab_unsettled(config(StorageMode::Cookie));
+    t.transport.offline.set(true);
+    w.advance(100.0);
+    assert_eq!(t.engine.status(), SessionStatus::Restoring);
+    assert!(t.engine.is_degraded());
+    let api = t.api.clone();
+    let r = w.block_on(async move { api.get_text(paths::TEST_USER).await }, 1_000.0);
+    assert_eq!(r, Err(ClientError::Network));
+    // The network comes back; the browser says so.
+    t.transport.offline.set(false);
+    t.engine.set_online(false);
+    t.engine.set_online(true);
+    w.advance(500.0);
+    assert_eq!(t.engine.status(), SessionStatus::SignedIn);
+    assert_eq!(t.engine.user().unwrap().username, "alice");
+    assert_eq!(t.logged_out_count(), 0);
+}

@@ -51,6 +51,12 @@ pub struct BrowserLock {
     name: String,
     /// Resolves the promise that keeps a granted Web Lock held.
     release_web_lock: Rc<RefCell<Option<js_sys::Function>>>,
+    /// Use the storage lease even where Web Locks exist (tests of the fallback).
+    #[cfg_attr(
+        not(all(target_arch = "wasm32", web_sys_unstable_apis)),
+        allow(dead_code)
+    )]
+    lease_only: bool,
 }
 
 impl BrowserLock {
@@ -59,6 +65,16 @@ impl BrowserLock {
         Self {
             name: name.into(),
             release_web_lock: Rc::new(RefCell::new(None)),
+            lease_only: false,
+        }
+    }
+
+    /// A lock that always uses the localStorage lease (the fallback for browsers without
+    /// `navigator.locks`).
+    pub fn lease_only(name: &str) -> Self {
+        Self {
+            lease_only: true,
+            ..Self::new(name)
         }
     }
 
@@ -128,7 +144,7 @@ impl TabLock for BrowserLock {
         lease_ms: f64,
     ) -> LocalBoxFuture<'static, bool> {
         #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
-        if Self::web_locks_available() {
+        if !self.lease_only && Self::web_locks_available() {
             let owner = owner.to_string();
             let fut = self.try_web_lock();
             return async move {

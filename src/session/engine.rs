@@ -134,6 +134,7 @@ struct Inner {
     changes: Rc<ChangeNotifier>,
     st: RefCell<State>,
     subs: RefCell<Vec<Subscription>>,
+    started: std::cell::Cell<bool>,
 }
 
 /// A cheap, clonable handle to the tab's engine.
@@ -186,6 +187,7 @@ impl Engine {
                 stats: EngineStats::default(),
             }),
             subs: RefCell::new(Vec::new()),
+            started: std::cell::Cell::new(false),
         }))
     }
 
@@ -193,6 +195,9 @@ impl Engine {
     /// starts the wall-clock check.
     pub fn start(&self) {
         let inner = &self.0;
+        if inner.started.replace(true) {
+            return;
+        }
         let weak = Rc::downgrade(inner);
         inner.ports.tabs.set_receiver(Box::new(move |msg| {
             if let Some(inner) = weak.upgrade() {
@@ -1361,7 +1366,8 @@ impl Inner {
                         _ => return,
                     }
                 }
-                (SessionStatus::Restoring, None) if st.next_retry_at.is_some() => st.generation,
+                // A silent restore that failed transiently: try again.
+                (SessionStatus::Restoring, None) if st.last_failure.is_some() => st.generation,
                 _ => return,
             }
         };
