@@ -212,7 +212,6 @@ fn server_error_and_429_are_transient_and_429_honours_retry_after() {
         })
     );
     let after_429 = w.counts().refresh;
-    // Calls during the wait fail fast instead of hammering the server, once the token is due.
     w.advance(29_000.0);
     assert_eq!(w.counts().refresh, after_429, "nothing before Retry-After");
     w.advance(2_000.0);
@@ -397,7 +396,50 @@ fn three_second_tokens_do_not_storm() {
             c.refresh
         );
         assert_eq!(c.api_401, 0);
+        let times: Vec<f64> = t
+            .events
+            .borrow()
+            .iter()
+            .filter(|(_, e)| matches!(e, SessionEvent::Refreshed { .. }))
+            .map(|(at, _)| *at)
+            .collect();
+        let min_gap = times
+            .windows(2)
+            .map(|p| p[1] - p[0])
+            .fold(f64::INFINITY, f64::min);
+        assert!(min_gap >= 1_000.0, "refreshes {min_gap} ms apart");
     }
+}
+
+#[test]
+fn calls_during_retry_after_fail_fast_without_new_refresh() {
+    let (w, t) = cookie_world();
+    w.sleep_jump(120_000.0);
+    w.server
+        .borrow_mut()
+        .refresh_script
+        .push_back(Scripted::Status(
+            429,
+            vec![("retry-after".into(), "30".into())],
+            "Too Many Requests".into(),
+        ));
+    let limited = ClientError::RateLimited {
+        retry_after: Some(30.0),
+    };
+    let api = t.api.clone();
+    let r = w.block_on(async move { api.get_text(paths::TEST_USER).await }, 1_000.0);
+    assert_eq!(r, Err(limited.clone()));
+    let api = t.api.clone();
+    let r = w.block_on(async move { api.get_text(paths::TEST_USER).await }, 1_000.0);
+    assert_eq!(r, Err(limited), "second call fails fast");
+    assert_eq!(w.counts().refresh, 1, "no request before Retry-After");
+    assert_eq!(w.counts().api, 0, "no doomed request was sent");
+    w.advance(31_000.0);
+    let api = t.api.clone();
+    let r = w.block_on(async move { api.get_text(paths::TEST_USER).await }, 1_000.0);
+    assert_eq!(r.as_deref(), Ok("User Content."));
+    assert_eq!(w.counts().refresh, 2);
+    assert_eq!(t.engine.status(), SessionStatus::SignedIn);
 }
 
 #[test]
