@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use futures::channel::oneshot;
 use futures::future::join_all;
 use futures::FutureExt;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 use yew_session::api::ApiClient;
@@ -253,4 +253,48 @@ async fn cookie_mode_leaves_no_token_in_storage_or_document_cookie() {
     assert!(matches!(engine.status(), SessionStatus::SignedOut { .. }));
     restore_fetch(&original);
     storage::clear_all();
+}
+
+#[wasm_bindgen_test]
+fn storage_event_fallback_never_writes_the_token_and_leaves_nothing() {
+    storage::clear_all();
+    // Record every value written to storage, however briefly.
+    let spy = js_sys::Function::new_no_args(
+        r#"
+        const writes = [];
+        const original = Storage.prototype.setItem;
+        Storage.prototype.setItem = function (k, v) { writes.push(String(v)); return original.call(this, k, v); };
+        return [writes, original];
+        "#,
+    );
+    let spy: js_sys::Array = spy.call0(&JsValue::NULL).unwrap().into();
+    let tabs = BrowserTabs::storage_fallback();
+    assert!(!tabs.uses_broadcast_channel());
+    tabs.post(&TabMessage::TokenUpdated {
+        from: "tab-a".into(),
+        generation: 3,
+        access_token: "secret-token".into(),
+        timeline: None,
+        user: yew_session::session::UserInfo {
+            id: "1".into(),
+            username: "alice".into(),
+            email: String::new(),
+            roles: vec![],
+        },
+        login: false,
+    });
+    let storage_proto = js_sys::Reflect::get(&js_sys::global(), &"Storage".into()).unwrap();
+    let proto = js_sys::Reflect::get(&storage_proto, &"prototype".into()).unwrap();
+    js_sys::Reflect::set(&proto, &"setItem".into(), &spy.get(1)).unwrap();
+    let writes: js_sys::Array = spy.get(0).into();
+    assert_eq!(writes.length(), 1, "the message went through storage");
+    let written = writes.get(0).as_string().unwrap();
+    assert!(written.contains("\"generation\":3"), "{written}");
+    assert!(
+        !written.contains("secret-token"),
+        "the token passed through storage"
+    );
+    assert_eq!(WebStorage.get(Area::Local, keys::TAB_MESSAGE), None);
+    let local = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    assert_eq!(local.length().unwrap(), 0);
 }

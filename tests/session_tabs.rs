@@ -264,3 +264,33 @@ fn anonymous_visit_in_cookie_mode_sends_no_refresh() {
     assert_eq!(t.engine.status(), SessionStatus::SignedOut { reason: None });
     assert_eq!(w.counts().refresh, 0);
 }
+
+#[test]
+fn storage_event_fallback_carries_no_token_and_tabs_still_never_burn_a_refresh_token() {
+    for mode in [StorageMode::Cookie, StorageMode::Compat] {
+        let w = World::new(Flavor::Ours);
+        w.net.strip_tokens.set(true);
+        let a = w.open_tab(config(mode));
+        w.login(&a, "alice");
+        // A reload-style tab restores by itself (cookie) or from storage (compat).
+        let b = w.open_tab(config(mode));
+        assert_eq!(b.engine.status(), SessionStatus::SignedIn, "{mode:?}");
+        w.advance(5.0 * 60_000.0);
+        let c = w.counts();
+        assert_eq!(
+            c.refresh, c.refresh_ok,
+            "{mode:?}: no refresh token presented twice"
+        );
+        assert_eq!(a.logged_out_count() + b.logged_out_count(), 0, "{mode:?}");
+        for m in w.net.posted.borrow().iter() {
+            if let TabMessage::TokenUpdated { access_token, .. } = m {
+                assert!(access_token.is_empty());
+            }
+        }
+        for t in [&a, &b] {
+            let api = t.api.clone();
+            let r = w.block_on(async move { api.get_text(paths::TEST_USER).await }, 5_000.0);
+            assert_eq!(r.as_deref(), Ok("User Content."), "{mode:?}");
+        }
+    }
+}

@@ -786,7 +786,7 @@ impl Inner {
                 return Ok(g);
             }
         }
-        let result = self.send_refresh(epoch).await;
+        let result = self.send_refresh().await;
         // Apply (and broadcast) before releasing, so a tab waiting for the lock finds the news.
         let result = self.apply_refresh(result, epoch);
         if locked {
@@ -798,7 +798,6 @@ impl Inner {
 
     async fn send_refresh(
         self: &Rc<Self>,
-        _epoch: u64,
     ) -> Result<(api_types::RefreshResponse, TokenTiming), FailureKind> {
         let refresh_token = if self.cookie_mode() {
             None
@@ -1292,9 +1291,19 @@ impl Inner {
                 login,
                 ..
             } => {
-                if generation > self.st.borrow().generation {
-                    self.adopt(generation, access_token, timeline, user, login);
+                if generation <= self.st.borrow().generation {
+                    return;
                 }
+                if access_token.is_empty() {
+                    // Sent over the storage-event fallback, which never carries a token (it
+                    // would pass through localStorage). Compat mode finds it in storage; cookie
+                    // mode keeps its own token and refreshes itself under the lock when due.
+                    if !self.cookie_mode() {
+                        self.adopt_from_storage();
+                    }
+                    return;
+                }
+                self.adopt(generation, access_token, timeline, user, login);
             }
             TabMessage::LoggedOut { reason, .. } => {
                 let skip = {

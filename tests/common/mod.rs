@@ -156,6 +156,8 @@ pub struct FakeNet {
     dead: RefCell<HashSet<String>>,
     spawner: LocalSpawner,
     pub posted: RefCell<Vec<TabMessage>>,
+    /// Behave like the storage-event fallback: tokens are stripped from messages.
+    pub strip_tokens: Cell<bool>,
 }
 
 struct TabPort {
@@ -168,6 +170,13 @@ impl CrossTab for TabPort {
         if self.net.dead.borrow().contains(&self.id) {
             return;
         }
+        let mut msg = msg.clone();
+        if self.net.strip_tokens.get() {
+            if let TabMessage::TokenUpdated { access_token, .. } = &mut msg {
+                access_token.clear();
+            }
+        }
+        let msg = &msg;
         self.net.posted.borrow_mut().push(msg.clone());
         let targets: Vec<TabReceiver> = self
             .net
@@ -678,6 +687,7 @@ impl World {
             dead: RefCell::new(HashSet::new()),
             spawner: spawner.clone(),
             posted: RefCell::new(Vec::new()),
+            strip_tokens: Cell::new(false),
         });
         Self {
             server: Rc::new(RefCell::new(FakeServer::new(flavor, clock.clone()))),
