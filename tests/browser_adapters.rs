@@ -298,3 +298,29 @@ fn storage_event_fallback_never_writes_the_token_and_leaves_nothing() {
     let local = web_sys::window().unwrap().local_storage().unwrap().unwrap();
     assert_eq!(local.length().unwrap(), 0);
 }
+
+#[wasm_bindgen_test]
+async fn load_config_reads_config_json_or_falls_back_to_defaults() {
+    let (state, original) = mock_fetch("unused");
+    assert_eq!(
+        yew_session::config::load_config().await,
+        AppConfig::default()
+    );
+    js_sys::Reflect::set(&state, &"config".into(), &"not json".into()).unwrap();
+    assert_eq!(
+        yew_session::config::load_config().await,
+        AppConfig::default()
+    );
+    js_sys::Reflect::set(
+        &state,
+        &"config".into(),
+        &r#"{"storageMode":"compat","tokenHeader":"bearer","apiBase":"http://127.0.0.1:9/"}"#
+            .into(),
+    )
+    .unwrap();
+    let cfg = yew_session::config::load_config().await;
+    restore_fetch(&original);
+    assert_eq!(cfg.storage_mode, StorageMode::Compat);
+    assert_eq!(cfg.token_header, yew_session::config::TokenHeader::Bearer);
+    assert_eq!(cfg.api_base, "http://127.0.0.1:9");
+}

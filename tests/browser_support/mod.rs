@@ -84,6 +84,9 @@ pub fn mock_fetch(fresh_token: &str) -> (JsValue, JsValue) {
                 state.signout++;
                 return new Response('<html>Cannot POST /api/auth/signout</html>', {status: 404});
             }
+            if (path === '/config.json') {
+                return state.config ? new Response(state.config, {status: 200}) : new Response('missing', {status: 404});
+            }
             if (path === '/status/429') {
                 return new Response('slow down', {status: 429, headers: {'retry-after': '7'}});
             }
