@@ -688,3 +688,39 @@ fn restore_that_fails_transiently_keeps_restoring_and_retries() {
     assert_eq!(t.engine.user().unwrap().username, "alice");
     assert_eq!(t.logged_out_count(), 0);
 }
+
+#[test]
+fn tutorial_403_on_refresh_logs_out_with_the_right_reason() {
+    // Unknown refresh token -> "not in database" -> RefreshRejected.
+    let w = World::new(Flavor::Tutorial);
+    let t = w.open_tab(config(StorageMode::Compat));
+    w.login(&t, "alice");
+    w.server.borrow_mut().forget_refresh_tokens();
+    w.advance(60_000.0);
+    assert_eq!(
+        t.engine.status(),
+        SessionStatus::SignedOut {
+            reason: Some(LogoutReason::RefreshRejected)
+        }
+    );
+    assert!(t.saw(|e| matches!(
+        e,
+        SessionEvent::RefreshFailed(FailureKind::Rejected { status: 403, message })
+            if message == "Refresh token is not in database!"
+    )));
+    // Expired family -> "Refresh token was expired..." -> Expired.
+    let w = World::new(Flavor::Tutorial);
+    w.server.borrow_mut().family_ttl_s = 30;
+    let t = w.open_tab(config(StorageMode::Compat));
+    w.login(&t, "alice");
+    w.advance(60_000.0);
+    assert_eq!(
+        t.engine.status(),
+        SessionStatus::SignedOut {
+            reason: Some(LogoutReason::Expired)
+        }
+    );
+    assert!(t.saw(|e| *e == SessionEvent::SessionExpired));
+    assert_eq!(t.logged_out_count(), 1);
+    assert!(!w.local.borrow().contains_key("user"));
+}

@@ -358,6 +358,11 @@ impl FakeServer {
         }
     }
 
+    /// Loses every refresh token (a wiped database).
+    pub fn forget_refresh_tokens(&mut self) {
+        self.refresh.clear();
+    }
+
     pub fn server_now(&self) -> f64 {
         self.clock.now_ms() + self.server_offset_ms
     }
