@@ -724,3 +724,38 @@ fn tutorial_403_on_refresh_logs_out_with_the_right_reason() {
     assert_eq!(t.logged_out_count(), 1);
     assert!(!w.local.borrow().contains_key("user"));
 }
+
+#[test]
+fn register_reports_the_servers_message_or_a_typed_error() {
+    let w = World::new(Flavor::Tutorial);
+    let t = w.open_tab(config(StorageMode::Compat));
+    let req = |username: &str, password: Option<&str>| api_types::SignupRequest {
+        username: username.into(),
+        email: format!("{username}@x.io"),
+        password: password.unwrap_or_default().into(),
+        roles: None,
+    };
+    let e = t.engine.clone();
+    let ok = req("bob", Some("secret1"));
+    let r = w.block_on(async move { e.register(ok).await }, 1_000.0);
+    assert_eq!(r.as_deref(), Ok("User registered successfully!"));
+    let e = t.engine.clone();
+    let taken = req("taken", Some("secret1"));
+    let r = w.block_on(async move { e.register(taken).await }, 1_000.0);
+    assert_eq!(
+        r,
+        Err(ClientError::Http {
+            status: 400,
+            message: "Failed! Username is already in use!".into()
+        })
+    );
+    // A 500 with an HTML page (the tutorial's answer to a missing password) stays a typed
+    // server error, not a raw page.
+    let resp = yew_session::session::ports::HttpResponse {
+        status: 500,
+        headers: vec![],
+        body: "<html><body><pre>TypeError: Illegal arguments</pre></body></html>".into(),
+    };
+    assert_eq!(map_status(&resp), ClientError::Server { status: 500 });
+    assert_eq!(t.engine.status(), SessionStatus::SignedOut { reason: None });
+}

@@ -451,6 +451,21 @@ impl FakeServer {
                 }
                 json(200, resp)
             }
+            (Method::Post, paths::SIGNUP) => match body["username"].as_str() {
+                Some("taken") => json(
+                    400,
+                    serde_json::json!({"message": messages::USERNAME_TAKEN}),
+                ),
+                Some(_) if body["password"].is_string() => {
+                    json(200, serde_json::json!({"message": messages::REGISTERED}))
+                }
+                // The tutorial's backend answers a missing password with an HTML stack trace.
+                _ => text(
+                    500,
+                    "text/html",
+                    "<html><body><pre>TypeError: Illegal arguments</pre></body></html>",
+                ),
+            },
             (Method::Post, paths::REFRESH) => {
                 self.counts.refresh += 1;
                 if let Some(s) = self.refresh_script.pop_front() {
