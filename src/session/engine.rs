@@ -523,7 +523,7 @@ impl Engine {
         self.0.ports.transport.send(req)
     }
 
-    /// Builds a request to `path` with the access token attached the configured way.
+    /// Attaches the access token to `req` the configured way (`x-access-token` or Bearer).
     pub fn authorize(&self, mut req: HttpRequest, token: &str) -> HttpRequest {
         match self.0.cfg.token_header {
             TokenHeader::XAccessToken => req
