@@ -324,3 +324,27 @@ async fn load_config_reads_config_json_or_falls_back_to_defaults() {
     assert_eq!(cfg.token_header, yew_session::config::TokenHeader::Bearer);
     assert_eq!(cfg.api_base, "http://127.0.0.1:9");
 }
+
+#[wasm_bindgen_test]
+async fn a_web_lock_whose_lease_ran_out_is_stolen() {
+    storage::clear_all();
+    let frozen = BrowserLock::new("yew-session-test-steal");
+    let other = BrowserLock::new("yew-session-test-steal");
+    let now = BrowserClock.now_ms();
+    assert!(frozen.try_acquire("tab-frozen", now, 30.0).await);
+    assert!(
+        !other.try_acquire("tab-b", now, 30.0).await,
+        "held within the lease"
+    );
+    // tab-frozen never releases; its lease runs out.
+    BrowserSleeper.sleep(40.0).await;
+    let later = BrowserClock.now_ms();
+    assert!(
+        other.try_acquire("tab-b", later, 30.0).await,
+        "stolen after the lease"
+    );
+    assert_eq!(other.holder(later).as_deref(), Some("tab-b"));
+    other.release("tab-b");
+    frozen.release("tab-frozen");
+    storage::clear_all();
+}
