@@ -1,7 +1,8 @@
 //! The cross-tab refresh lock: Web Locks (`navigator.locks`, released by the browser when the
 //! holding tab closes) where available, else a lease record in localStorage. Either way a lease
-//! record `{owner, deadline}` is kept for the inspector, and the engine stops waiting after the
-//! lease, so a frozen holder cannot block the others.
+//! record `{owner, deadline}` is kept for the inspector and bounds every wait: past its deadline
+//! the Web Lock is stolen (a frozen tab keeps its Web Lock forever otherwise) and the engine stops
+//! waiting, so a frozen or dead holder cannot block the others.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -51,6 +52,12 @@ pub struct BrowserLock {
     name: String,
     /// Resolves the promise that keeps a granted Web Lock held.
     release_web_lock: Rc<RefCell<Option<js_sys::Function>>>,
+    /// Use the storage lease even where Web Locks exist (tests of the fallback).
+    #[cfg_attr(
+        not(all(target_arch = "wasm32", web_sys_unstable_apis)),
+        allow(dead_code)
+    )]
+    lease_only: bool,
 }
 
 impl BrowserLock {
@@ -59,6 +66,16 @@ impl BrowserLock {
         Self {
             name: name.into(),
             release_web_lock: Rc::new(RefCell::new(None)),
+            lease_only: false,
+        }
+    }
+
+    /// A lock that always uses the localStorage lease (the fallback for browsers without
+    /// `navigator.locks`).
+    pub fn lease_only(name: &str) -> Self {
+        Self {
+            lease_only: true,
+            ..Self::new(name)
         }
     }
 
@@ -88,7 +105,7 @@ impl BrowserLock {
     }
 
     #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
-    fn try_web_lock(&self) -> LocalBoxFuture<'static, bool> {
+    fn try_web_lock(&self, steal: bool) -> LocalBoxFuture<'static, bool> {
         use wasm_bindgen::prelude::*;
         use wasm_bindgen::JsCast;
 
@@ -107,7 +124,12 @@ impl BrowserLock {
             held
         });
         let options = web_sys::LockOptions::new();
-        options.set_if_available(true);
+        // `steal` and `ifAvailable` are mutually exclusive; a steal is always granted.
+        if steal {
+            options.set_steal(true);
+        } else {
+            options.set_if_available(true);
+        }
         let Some(window) = web_sys::window() else {
             return futures::future::ready(false).boxed_local();
         };
@@ -128,9 +150,13 @@ impl TabLock for BrowserLock {
         lease_ms: f64,
     ) -> LocalBoxFuture<'static, bool> {
         #[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
-        if Self::web_locks_available() {
+        if !self.lease_only && Self::web_locks_available() {
             let owner = owner.to_string();
-            let fut = self.try_web_lock();
+            // The browser releases a Web Lock when its tab closes, never when it freezes. A lease
+            // record of another tab that is past its deadline means that holder is gone or
+            // frozen: take the lock from it, so the lease (not the freeze) bounds every wait.
+            let steal = read_lease().is_some_and(|l| l.owner != owner && l.deadline <= now_ms);
+            let fut = self.try_web_lock(steal);
             return async move {
                 let got = fut.await;
                 if got {

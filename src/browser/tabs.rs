@@ -37,8 +37,21 @@ fn deliver(receiver: &Receiver, text: &str) {
 impl BrowserTabs {
     /// Opens the channel `name` (or the storage fallback).
     pub fn new(name: &str) -> Self {
+        Self::open(name, false)
+    }
+
+    /// The storage-event fallback even where BroadcastChannel exists (for its tests).
+    pub fn storage_fallback() -> Self {
+        Self::open("unused", true)
+    }
+
+    fn open(name: &str, force_fallback: bool) -> Self {
         let receiver: Receiver = Rc::new(RefCell::new(None));
-        let channel = web_sys::BroadcastChannel::new(name).ok();
+        let channel = if force_fallback {
+            None
+        } else {
+            web_sys::BroadcastChannel::new(name).ok()
+        };
         if let Some(ch) = &channel {
             let r = receiver.clone();
             let cb = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
@@ -94,14 +107,23 @@ impl Drop for BrowserTabs {
 
 impl CrossTab for BrowserTabs {
     fn post(&self, msg: &TabMessage) {
-        let Ok(text) = serde_json::to_string(msg) else {
-            return;
-        };
         match &self.channel {
             Some(ch) => {
+                let Ok(text) = serde_json::to_string(msg) else {
+                    return;
+                };
                 let _ = ch.post_message(&JsValue::from_str(&text));
             }
             None => {
+                // localStorage must never see an access token (cookie mode promises that), so the
+                // fallback strips it; receivers then adopt from storage or refresh themselves.
+                let mut msg = msg.clone();
+                if let TabMessage::TokenUpdated { access_token, .. } = &mut msg {
+                    access_token.clear();
+                }
+                let Ok(text) = serde_json::to_string(&msg) else {
+                    return;
+                };
                 // Written and removed at once: other tabs get the event, nothing lingers.
                 if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
                     let _ = s.set_item(keys::TAB_MESSAGE, &text);

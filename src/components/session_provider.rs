@@ -90,12 +90,16 @@ pub struct SessionProviderProps {
 /// Provides the session context to its children.
 #[function_component]
 pub fn SessionProvider(props: &SessionProviderProps) -> Html {
+    // Started during the first render, not in an effect: children's effects run before the
+    // provider's, and a page that calls the API on mount must find the restore under way.
     let engine = use_memo(props.config.clone(), |cfg| {
-        Engine::new(
+        let engine = Engine::new(
             (**cfg).clone(),
             browser::runtime::new_tab_id(),
             browser::ports(),
-        )
+        );
+        engine.start();
+        engine
     });
     let api = use_memo(engine.clone(), |e| ApiClient::new((**e).clone()));
     let state = {
@@ -117,7 +121,6 @@ pub fn SessionProvider(props: &SessionProviderProps) -> Html {
             let on_event = refresh.clone();
             let events = engine.subscribe(move |_, _| on_event());
             let changes = engine.on_change(refresh.clone());
-            engine.start();
             let wake = browser::wake::install(engine);
             refresh();
             move || {

@@ -7,7 +7,11 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use crate::components::session_provider::{SessionContext, SessionSnapshot};
-use crate::session::{ClientError, Engine, SessionEvent, SessionStatus, Timeline, UserInfo};
+use crate::session::Engine;
+/// Re-exported so pages can import the session vocabulary from the hook's module.
+pub use crate::session::{
+    ClientError, FailureKind, LogoutReason, SessionEvent, SessionStatus, Timeline, UserInfo,
+};
 
 /// Handle returned by [`use_session`].
 #[derive(Clone, PartialEq)]

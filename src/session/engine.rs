@@ -134,6 +134,7 @@ struct Inner {
     changes: Rc<ChangeNotifier>,
     st: RefCell<State>,
     subs: RefCell<Vec<Subscription>>,
+    started: std::cell::Cell<bool>,
 }
 
 /// A cheap, clonable handle to the tab's engine.
@@ -186,6 +187,7 @@ impl Engine {
                 stats: EngineStats::default(),
             }),
             subs: RefCell::new(Vec::new()),
+            started: std::cell::Cell::new(false),
         }))
     }
 
@@ -193,6 +195,9 @@ impl Engine {
     /// starts the wall-clock check.
     pub fn start(&self) {
         let inner = &self.0;
+        if inner.started.replace(true) {
+            return;
+        }
         let weak = Rc::downgrade(inner);
         inner.ports.tabs.set_receiver(Box::new(move |msg| {
             if let Some(inner) = weak.upgrade() {
@@ -518,7 +523,7 @@ impl Engine {
         self.0.ports.transport.send(req)
     }
 
-    /// Builds a request to `path` with the access token attached the configured way.
+    /// Attaches the access token to `req` the configured way (`x-access-token` or Bearer).
     pub fn authorize(&self, mut req: HttpRequest, token: &str) -> HttpRequest {
         match self.0.cfg.token_header {
             TokenHeader::XAccessToken => req
@@ -627,21 +632,19 @@ impl Inner {
         let now = self.now();
         let facts = read_claims(&stored.access_token).ok();
         let timeline = stored.timeline.clone().or_else(|| {
-            // A session saved by the tutorial's own client: no timeline of ours, use exp.
+            // A session saved by the tutorial's own client: no timeline of ours. The token is not
+            // fresh, so its iat says nothing about the clock offset: assume none, use exp.
             let f = facts.as_ref()?;
-            policy::timeline(
-                &TokenTiming {
-                    sent_at_ms: now,
-                    received_at_ms: now,
-                    date_header_ms: None,
-                    iat_ms: f.iat_ms,
-                    exp_ms: f.exp_ms,
-                    expires_in_s: None,
-                    refresh_expires_in_s: None,
-                },
-                0.0,
-                self.margin_cap(),
-            )
+            let expires_at = f.exp_ms?;
+            let issued_at = f.iat_ms.unwrap_or(now).min(expires_at);
+            let margin = policy::margin_ms(expires_at - issued_at, self.margin_cap());
+            Some(Timeline {
+                issued_at_ms: issued_at,
+                refresh_at_ms: expires_at - margin,
+                expires_at_ms: expires_at,
+                family_ends_at_ms: None,
+                clock_offset_ms: 0.0,
+            })
         });
         let generation = stored.generation.unwrap_or(0).max(self.stored_generation());
         {
@@ -783,7 +786,7 @@ impl Inner {
                 return Ok(g);
             }
         }
-        let result = self.send_refresh(epoch).await;
+        let result = self.send_refresh().await;
         // Apply (and broadcast) before releasing, so a tab waiting for the lock finds the news.
         let result = self.apply_refresh(result, epoch);
         if locked {
@@ -795,7 +798,6 @@ impl Inner {
 
     async fn send_refresh(
         self: &Rc<Self>,
-        _epoch: u64,
     ) -> Result<(api_types::RefreshResponse, TokenTiming), FailureKind> {
         let refresh_token = if self.cookie_mode() {
             None
@@ -1289,9 +1291,19 @@ impl Inner {
                 login,
                 ..
             } => {
-                if generation > self.st.borrow().generation {
-                    self.adopt(generation, access_token, timeline, user, login);
+                if generation <= self.st.borrow().generation {
+                    return;
                 }
+                if access_token.is_empty() {
+                    // Sent over the storage-event fallback, which never carries a token (it
+                    // would pass through localStorage). Compat mode finds it in storage; cookie
+                    // mode keeps its own token and refreshes itself under the lock when due.
+                    if !self.cookie_mode() {
+                        self.adopt_from_storage();
+                    }
+                    return;
+                }
+                self.adopt(generation, access_token, timeline, user, login);
             }
             TabMessage::LoggedOut { reason, .. } => {
                 let skip = {
@@ -1363,7 +1375,8 @@ impl Inner {
                         _ => return,
                     }
                 }
-                (SessionStatus::Restoring, None) if st.next_retry_at.is_some() => st.generation,
+                // A silent restore that failed transiently: try again.
+                (SessionStatus::Restoring, None) if st.last_failure.is_some() => st.generation,
                 _ => return,
             }
         };

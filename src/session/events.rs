@@ -176,3 +176,31 @@ impl ChangeNotifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_the_handle_unsubscribes_even_during_an_emit() {
+        let bus = EventBus::new();
+        let seen = Rc::new(Cell::new(0));
+        let s = seen.clone();
+        let first = bus.subscribe(move |_, _| s.set(s.get() + 1));
+        let holder: Rc<RefCell<Option<Subscription>>> = Rc::new(RefCell::new(None));
+        let h = holder.clone();
+        let second = bus.subscribe(move |_, _| {
+            // A listener that unsubscribes another one while being called.
+            h.borrow_mut().take();
+        });
+        *holder.borrow_mut() = Some(first);
+        assert_eq!(bus.subscriber_count(), 2);
+        bus.emit(0.0, &SessionEvent::Degraded);
+        assert_eq!(seen.get(), 1);
+        assert_eq!(bus.subscriber_count(), 1);
+        bus.emit(0.0, &SessionEvent::Recovered);
+        assert_eq!(seen.get(), 1, "the dropped subscriber is not called again");
+        drop(second);
+        assert_eq!(bus.subscriber_count(), 0);
+    }
+}

@@ -1,5 +1,44 @@
 //! The framework-free session core: no yew, no web-sys. Browser effects arrive through the
-//! traits in [`ports`]; the real implementations are in `crate::browser`, the fakes in `tests/common`.
+//! traits in [`ports`]; the real implementations are in `crate::browser`, the fakes in
+//! `tests/common`.
+//!
+//! Design. Each tab runs one [`Engine`]: it keeps the access token in memory (cookie mode) or
+//! mirrors the tutorial's `user` object in web storage (compat mode), and numbers every token it
+//! starts using with a generation shared by all tabs. Every path that needs a fresh token (the
+//! proactive timer, a wake trigger, a request about to leave with a token that is due, a 401)
+//! goes through one single-flight refresh: within the tab a shared future; across tabs a lock
+//! with a 15 s lease, released only after the new token has been broadcast, and a tab that finds
+//! a newer generation adopts it instead of refreshing. "Sent with an older token" is decided by
+//! generation, never by comparing token strings. Refresh times come from `expiresIn` (or `exp`
+//! corrected by a clock offset estimated from `Date` or `iat`), with a margin of
+//! `min(60 s, 25 %)` of the lifetime and a minimum interval between refreshes. Network errors,
+//! timeouts, 5xx and 429 are transient (session kept, "degraded", backoff with jitter, 429 waits
+//! for `Retry-After`, offline pauses); only a 401/403 on the refresh itself, or a retried request
+//! refused again, ends the session, once. Every change is published on the [`EventBus`]; the Yew
+//! store, toasts, the inspector and cross-tab sync are all subscribers.
+//!
+//! ```text
+//!              restore ok / login / TokenUpdated{login} from another tab
+//!  +-----------+ ------------------------------------------------+
+//!  | Restoring |                                                  v
+//!  +-----------+                                     +------------------------+
+//!       | nothing stored / restore rejected          |        SignedIn        |
+//!       v                                            |  healthy <-> degraded  |
+//!  +----------------------+  login / TokenUpdated    |  (network, timeout,    |
+//!  | SignedOut { reason } | -----------------------> |   5xx, 429, offline:   |
+//!  |  None | UserAction   |                          |   session kept,        |
+//!  |  Expired             | <----------------------- |   backoff + jitter)    |
+//!  |  RefreshRejected     |  logout / refresh 401|403 / retried 401 /       |
+//!  |  ReuseDetected       |  LoggedOut from another tab (OtherTab)          |
+//!  |  TokenRejected       |                          +------------------------+
+//!  |  OtherTab            |                             | timer / wake / due before send / 401
+//!  |  CorruptStorage      |                             v
+//!  +----------------------+      single-flight refresh: shared future in the tab, lock with a
+//!                                lease across tabs, adopt a newer generation instead
+//!                                  ok        -> generation + 1, Refreshed, TokenUpdated to tabs
+//!                                  transient -> RefreshFailed(kind), Degraded, retry later
+//!                                  rejected  -> RefreshFailed, [SessionExpired], LoggedOut
+//! ```
 
 pub mod claims;
 pub mod engine;

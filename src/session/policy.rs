@@ -3,7 +3,7 @@
 //! - Clock offset: server time minus browser time, from the response's `Date` header (1 s
 //!   resolution, so +500 ms centres it) or, when cross-origin hides `Date`, from the token's `iat`.
 //! - Expiry: from `expiresIn` counted from the response's arrival when the server sends it (no
-//!   clock involved at all), else from `exp` shifted by the offset.
+//!   clock involved at all) and from `exp` shifted by the offset, whichever is earlier.
 //! - Margin: `min(configured or 60 s, 25 % of the lifetime)`, so a 3 s token refreshes at 2.25 s
 //!   instead of immediately and forever.
 //! - Minimum interval between two refreshes, so even a token that arrives already "expired"
@@ -75,7 +75,10 @@ pub fn timeline(
 ) -> Option<Timeline> {
     let offset = clock_offset_ms(t, previous_offset);
     let expires_at = match (t.expires_in_s, t.exp_ms) {
-        (Some(secs), _) => t.received_at_ms + secs as f64 * 1000.0,
+        // Servers floor `iat` to the second and count `expiresIn` from it, so the token can die
+        // up to 1 s before "arrival + expiresIn": trust whichever estimate is earlier.
+        (Some(secs), Some(exp)) => (t.received_at_ms + secs as f64 * 1000.0).min(exp - offset),
+        (Some(secs), None) => t.received_at_ms + secs as f64 * 1000.0,
         (None, Some(exp)) => exp - offset,
         (None, None) => return None,
     };

@@ -1,0 +1,239 @@
+//! Host tests of the storage modes (cookie / compat, remember me), corrupt storage, and the
+//! runtime configuration.
+
+mod common;
+
+use common::*;
+use yew_session::config::{AppConfig, ConfigError, StorageMode, TokenHeader};
+use yew_session::session::persist::keys;
+use yew_session::session::{LogoutReason, SessionStatus};
+
+#[test]
+fn corrupt_storage_starts_signed_out_with_message() {
+    let valid_token = make_jwt(&serde_json::json!({"id": 1, "iat": 1, "exp": 2}));
+    let cases: Vec<(StorageMode, &str, String)> = vec![
+        (StorageMode::Compat, keys::USER, "not json at all {".into()),
+        (StorageMode::Compat, keys::USER, "null".into()),
+        (StorageMode::Compat, keys::USER, "[1,2,3]".into()),
+        (StorageMode::Compat, keys::USER, r#"{"username":"a"}"#.into()),
+        (
+            StorageMode::Compat,
+            keys::USER,
+            r#"{"id":1,"username":"a","accessToken":"garbage","refreshToken":"r"}"#.into(),
+        ),
+        (
+            StorageMode::Compat,
+            keys::USER,
+            // Payload hand-edited into something that is not JSON.
+            r#"{"id":1,"username":"a","accessToken":"eyJhbGciOiJIUzI1NiJ9.bm9wZQ.c2ln","refreshToken":"r"}"#.into(),
+        ),
+        (
+            StorageMode::Compat,
+            keys::USER,
+            format!(r#"{{"id":1,"username":"","accessToken":"{valid_token}","refreshToken":"r"}}"#),
+        ),
+        (
+            StorageMode::Compat,
+            keys::USER,
+            format!(r#"{{"id":1,"username":"a","accessToken":"{valid_token}","refreshToken":""}}"#),
+        ),
+        (
+            StorageMode::Compat,
+            keys::USER,
+            format!(
+                r#"{{"id":1,"username":"a","accessToken":"{valid_token}","refreshToken":"r",
+                "timeline":{{"issuedAtMs":10,"refreshAtMs":5,"expiresAtMs":1,"familyEndsAtMs":null,"clockOffsetMs":0}}}}"#
+            ),
+        ),
+        (StorageMode::Cookie, keys::PROFILE, "{\"id\":".into()),
+        (StorageMode::Cookie, keys::PROFILE, r#"{"id":"1","username":" ","email":"","roles":[]}"#.into()),
+    ];
+    for (mode, key, value) in cases {
+        let w = World::new(Flavor::Ours);
+        w.local.borrow_mut().insert(key.into(), value.clone());
+        let t = w.open_tab(config(mode));
+        assert_eq!(
+            t.engine.status(),
+            SessionStatus::SignedOut {
+                reason: Some(LogoutReason::CorruptStorage)
+            },
+            "{value}"
+        );
+        let msg = t.engine.message().expect("a message for the user");
+        assert!(msg.contains("could not be read"), "{msg}");
+        assert!(
+            !w.local.borrow().contains_key(key),
+            "the bad value is removed"
+        );
+        assert_eq!(w.counts().refresh, 0);
+        // The app still works: a fresh sign-in succeeds.
+        w.login(&t, "alice");
+        assert_eq!(t.engine.status(), SessionStatus::SignedIn);
+    }
+}
+
+#[test]
+fn cookie_mode_keeps_no_token_in_storage() {
+    let w = World::new(Flavor::Ours);
+    let t = w.open_tab(config(StorageMode::Cookie));
+    w.login(&t, "alice");
+    w.advance(3.0 * 60_000.0);
+    assert!(w.counts().refresh_ok >= 3);
+    let access_tokens: Vec<String> = t
+        .transport
+        .sent
+        .borrow()
+        .iter()
+        .filter_map(|r| r.header("x-access-token").map(String::from))
+        .collect();
+    let cookie = w
+        .server
+        .borrow()
+        .cookie
+        .clone()
+        .expect("refresh cookie set");
+    let engine_token = {
+        let api = t.api.clone();
+        let _ = w.block_on(
+            async move { api.get_text(api_types::paths::TEST_USER).await },
+            1_000.0,
+        );
+        t.transport
+            .sent
+            .borrow()
+            .last()
+            .and_then(|r| r.header("x-access-token").map(String::from))
+            .unwrap()
+    };
+    for (k, v) in t.storage.dump() {
+        assert!(
+            !v.contains(&engine_token),
+            "access token in storage key {k}"
+        );
+        for tok in &access_tokens {
+            assert!(!v.contains(tok.as_str()), "old access token in {k}");
+        }
+        assert!(!v.contains("rt-"), "refresh token in storage key {k}: {v}");
+        assert!(!v.contains(&cookie));
+    }
+    // Every refresh/sign-in used the cookie transport and sent no token in the body.
+    for r in t.transport.sent.borrow().iter() {
+        if r.url == api_types::paths::REFRESH || r.url == api_types::paths::SIGNIN {
+            assert_eq!(r.header("x-refresh-transport"), Some("cookie"));
+            assert!(r.with_credentials);
+            assert!(!r.body.as_deref().unwrap_or("").contains("rt-"));
+        }
+    }
+}
+
+#[test]
+fn compat_mode_remember_me_chooses_local_or_session_storage() {
+    for remember in [true, false] {
+        let w = World::new(Flavor::Tutorial);
+        let t = w.open_tab(config(StorageMode::Compat));
+        let e = t.engine.clone();
+        w.block_on(
+            async move { e.login("alice".into(), "pw".into(), remember).await },
+            1_000.0,
+        )
+        .unwrap();
+        let in_local = w.local.borrow().contains_key(keys::USER);
+        let in_session = t.storage.session.borrow().contains_key(keys::USER);
+        assert_eq!((in_local, in_session), (remember, !remember));
+        // A tab-only session is not shared with a new tab.
+        let other = w.open_tab(config(StorageMode::Compat));
+        assert_eq!(other.engine.status() == SessionStatus::SignedIn, remember);
+    }
+}
+
+#[test]
+fn compat_mode_restores_the_tutorial_clients_user_object() {
+    let w = World::new(Flavor::Tutorial);
+    // Exactly what the tutorial's Vue client stores: the sign-in response. Its token expired.
+    let iat = (w.now() / 1000.0) as i64 - 3_600;
+    let token = make_jwt(&serde_json::json!({"id": 1, "iat": iat, "exp": iat + 60}));
+    // A sign-in in another tab registered the refresh token with the server.
+    let t0 = w.open_tab(config(StorageMode::Compat));
+    w.login(&t0, "alice");
+    let rt = {
+        let v: serde_json::Value = serde_json::from_str(&w.local.borrow()[keys::USER]).unwrap();
+        v["refreshToken"].as_str().unwrap().to_string()
+    };
+    w.local.borrow_mut().insert(
+        keys::USER.into(),
+        serde_json::json!({
+            "id": 1, "username": "alice", "email": "alice@x.io", "roles": ["ROLE_USER"],
+            "accessToken": token, "refreshToken": rt
+        })
+        .to_string(),
+    );
+    w.local.borrow_mut().remove(keys::GENERATION);
+    let before = w.counts().refresh;
+    let t = w.open_tab(config(StorageMode::Compat));
+    assert_eq!(t.engine.status(), SessionStatus::SignedIn);
+    assert_eq!(t.engine.user().unwrap().username, "alice");
+    w.advance(2_000.0);
+    assert_eq!(
+        w.counts().refresh - before,
+        1,
+        "the stale token is refreshed at once"
+    );
+    let api = t.api.clone();
+    let r = w.block_on(
+        async move { api.get_text(api_types::paths::TEST_USER).await },
+        1_000.0,
+    );
+    assert_eq!(r.as_deref(), Ok("User Content."));
+}
+
+#[test]
+fn compat_mode_against_rotating_server_shares_the_new_refresh_token() {
+    // Our server in body mode rotates; another tab must use the rotated token from storage.
+    let w = World::new(Flavor::Ours);
+    let a = w.open_tab(config(StorageMode::Compat));
+    let b = w.open_tab(config(StorageMode::Compat));
+    w.login(&a, "alice");
+    w.advance(10.0);
+    let e = a.engine.clone();
+    w.block_on(async move { e.refresh().await }, 1_000.0)
+        .unwrap();
+    w.advance(10.0);
+    let e = b.engine.clone();
+    w.block_on(async move { e.refresh().await }, 1_000.0)
+        .unwrap();
+    assert_eq!(w.counts().refresh_ok, 2);
+    assert_eq!(a.logged_out_count() + b.logged_out_count(), 0);
+}
+
+#[test]
+fn config_defaults_and_parsing() {
+    let d = AppConfig::default();
+    assert_eq!(d.api_base, "");
+    assert_eq!(d.token_header, TokenHeader::XAccessToken);
+    assert_eq!(d.storage_mode, StorageMode::Cookie);
+    assert_eq!(d.refresh_margin_secs, None);
+    assert!(!d.debug_toasts);
+    assert_eq!(AppConfig::from_json("{}").unwrap(), d);
+    let c = AppConfig::from_json(
+        r#"{"apiBase":"http://localhost:8080/","tokenHeader":"bearer","storageMode":"compat",
+            "refreshMarginSecs":30,"debugToasts":true}"#,
+    )
+    .unwrap();
+    assert_eq!(c.api_base, "http://localhost:8080");
+    assert_eq!(c.url("/api/test/all"), "http://localhost:8080/api/test/all");
+    assert_eq!(c.token_header, TokenHeader::Bearer);
+    assert_eq!(c.storage_mode, StorageMode::Compat);
+    assert_eq!(c.refresh_margin_secs, Some(30.0));
+    assert!(c.debug_toasts);
+    assert!(matches!(
+        AppConfig::from_json(r#"{"storageMode":"floppy"}"#),
+        Err(ConfigError::Invalid(_))
+    ));
+    assert!(matches!(
+        AppConfig::from_json(r#"{"refreshMarginSecs":-1}"#),
+        Err(ConfigError::Value(_))
+    ));
+    assert!(AppConfig::from_json("not json").is_err());
+    let tutorial = AppConfig::from_json(r#"{"tokenHeader":"x-access-token"}"#).unwrap();
+    assert_eq!(tutorial.token_header, TokenHeader::XAccessToken);
+}

@@ -1,0 +1,296 @@
+//! Host tests of the cross-tab protocol: one refresh across tabs, adoption, the lease of a dead
+//! holder, logout and login reaching every tab, restore after reload.
+
+mod common;
+
+use api_types::paths;
+use common::*;
+use yew_session::config::StorageMode;
+use yew_session::session::{LogoutReason, SessionEvent, SessionStatus, TabMessage};
+
+fn two_signed_in_tabs(flavor: Flavor, mode: StorageMode) -> (World, Tab, Tab) {
+    let w = World::new(flavor);
+    let a = w.open_tab(config(mode));
+    let b = w.open_tab(config(mode));
+    w.login(&a, "alice");
+    w.advance(10.0);
+    (w, a, b)
+}
+
+#[test]
+fn login_in_one_tab_signs_in_the_other() {
+    let (_w, a, b) = two_signed_in_tabs(Flavor::Ours, StorageMode::Cookie);
+    assert_eq!(b.engine.status(), SessionStatus::SignedIn);
+    assert_eq!(b.engine.user().unwrap().username, "alice");
+    assert_eq!(a.engine.generation(), b.engine.generation());
+}
+
+#[test]
+fn two_tabs_expiring_together_refresh_once() {
+    for (flavor, mode) in [
+        (Flavor::Ours, StorageMode::Cookie),
+        (Flavor::Ours, StorageMode::Compat),
+        (Flavor::Tutorial, StorageMode::Compat),
+    ] {
+        let (w, a, b) = two_signed_in_tabs(flavor, mode);
+        // Both timers fire within the same instant, five times over.
+        w.advance(5.0 * 60_000.0);
+        let c = w.counts();
+        assert!(
+            (5..=7).contains(&c.refresh),
+            "{flavor:?}/{mode:?}: {} refreshes for two tabs in 5 min of 60 s tokens",
+            c.refresh
+        );
+        assert_eq!(
+            c.refresh, c.refresh_ok,
+            "no refresh token was presented twice"
+        );
+        assert_eq!(a.engine.generation(), b.engine.generation());
+        assert!(b.engine.stats().adopted + a.engine.stats().adopted >= 5);
+        assert_eq!(
+            a.logged_out_count() + b.logged_out_count(),
+            0,
+            "nobody logged out"
+        );
+        // Both keep working.
+        for t in [&a, &b] {
+            let api = t.api.clone();
+            let r = w.block_on(async move { api.get_text(paths::TEST_USER).await }, 1_000.0);
+            assert_eq!(r.as_deref(), Ok("User Content."));
+        }
+    }
+}
+
+#[test]
+fn tabs_with_expired_tokens_and_queued_calls_refresh_once_across_tabs() {
+    let (w, a, b) = two_signed_in_tabs(Flavor::Ours, StorageMode::Cookie);
+    w.sleep_jump(3_600_000.0);
+    let calls: Vec<_> = [&a, &b]
+        .iter()
+        .flat_map(|t| {
+            (0..10).map(|_| {
+                let api = t.api.clone();
+                w.spawn(async move { api.get_text(paths::TEST_USER).await })
+            })
+        })
+        .collect();
+    w.advance(5_000.0);
+    assert_eq!(w.counts().refresh, 1);
+    assert_eq!(w.counts().api_401, 0);
+    assert!(calls.iter().all(|c| matches!(&*c.borrow(), Some(Ok(_)))));
+}
+
+#[test]
+fn tab_killed_holding_lock_does_not_block_refresh() {
+    let (w, a, b) = two_signed_in_tabs(Flavor::Ours, StorageMode::Cookie);
+    w.kill(&a);
+    // The dead tab took the lock and its refresh never comes back.
+    let e = a.engine.clone();
+    let _stuck = w.spawn(async move { e.refresh().await });
+    w.settle();
+    assert_eq!(b.engine.lock_holder().as_deref(), Some(a.id.as_str()));
+    // B's token expires; its call must not wait forever.
+    w.sleep_jump(120_000.0);
+    let api = b.api.clone();
+    let call = w.spawn(async move { api.get_text(paths::TEST_USER).await });
+    let e = b.engine.clone();
+    let took = w.run_until(move || e.generation() > 1, 60_000.0);
+    assert!(took <= 16_000.0, "B waited {took} ms, at most one lease");
+    w.advance(1_000.0);
+    assert_eq!(
+        call.borrow().as_ref().unwrap().as_deref(),
+        Ok("User Content.")
+    );
+    assert_eq!(b.engine.status(), SessionStatus::SignedIn);
+    assert_eq!(b.logged_out_count(), 0);
+}
+
+#[test]
+fn frozen_holder_is_overtaken_after_the_lease_even_without_lock_expiry() {
+    // A Web Lock held by a frozen (not closed) tab is never released by the browser: the
+    // engine's own lease deadline must get B going.
+    let (w, a, b) = two_signed_in_tabs(Flavor::Ours, StorageMode::Cookie);
+    w.kill(&a);
+    let e = a.engine.clone();
+    let _stuck = w.spawn(async move { e.refresh().await });
+    w.settle();
+    // Make the fake lock's own lease endless, like a Web Lock.
+    w.net_lock_forever(&a.id);
+    w.sleep_jump(120_000.0);
+    let api = b.api.clone();
+    let call = w.spawn(async move { api.get_text(paths::TEST_USER).await });
+    let took = {
+        let call = call.clone();
+        w.run_until(move || call.borrow().is_some(), 60_000.0)
+    };
+    assert!(took <= 16_000.0, "{took}");
+    assert_eq!(
+        call.borrow().as_ref().unwrap().as_deref(),
+        Ok("User Content.")
+    );
+}
+
+#[test]
+fn logout_in_one_tab_reaches_the_other_with_reason() {
+    let (w, a, b) = two_signed_in_tabs(Flavor::Ours, StorageMode::Cookie);
+    let t0 = w.now();
+    a.engine.logout();
+    let e = b.engine.clone();
+    let took = w.run_until(
+        move || matches!(e.status(), SessionStatus::SignedOut { .. }),
+        1_000.0,
+    );
+    assert!(took < 1_000.0 && w.now() - t0 < 1_000.0);
+    assert_eq!(
+        b.engine.status(),
+        SessionStatus::SignedOut {
+            reason: Some(LogoutReason::OtherTab)
+        }
+    );
+    let msg = b.engine.message().unwrap();
+    assert!(
+        msg.contains("another tab") && msg.contains("You signed out"),
+        "{msg}"
+    );
+    assert_eq!(a.logged_out_count(), 1);
+    assert_eq!(b.logged_out_count(), 1);
+    // B does not echo the logout back.
+    let logouts = w
+        .net
+        .posted
+        .borrow()
+        .iter()
+        .filter(|m| matches!(m, TabMessage::LoggedOut { .. }))
+        .count();
+    assert_eq!(logouts, 1);
+    assert_eq!(w.counts().signout, 1);
+    // The server revoked the family: nothing can refresh any more, and nothing tries.
+    w.advance(600_000.0);
+    assert_eq!(w.counts().refresh, 0);
+}
+
+#[test]
+fn refresh_rejection_in_one_tab_logs_out_all_with_reason() {
+    let (w, a, b) = two_signed_in_tabs(Flavor::Ours, StorageMode::Cookie);
+    w.server
+        .borrow_mut()
+        .refresh_script
+        .push_back(Scripted::Status(
+            401,
+            vec![],
+            r#"{"message":"Refresh token reuse detected; session revoked"}"#.into(),
+        ));
+    w.advance(50_000.0);
+    let reasons: Vec<_> = [&a, &b].iter().map(|t| t.engine.status()).collect();
+    assert!(reasons.contains(&SessionStatus::SignedOut {
+        reason: Some(LogoutReason::ReuseDetected)
+    }));
+    assert!(reasons.contains(&SessionStatus::SignedOut {
+        reason: Some(LogoutReason::OtherTab)
+    }));
+    assert_eq!(w.counts().refresh, 1);
+}
+
+#[test]
+fn signout_404_still_logs_out_everywhere() {
+    let (w, a, b) = two_signed_in_tabs(Flavor::Tutorial, StorageMode::Compat);
+    assert!(w.local.borrow().contains_key("user"));
+    a.engine.logout();
+    w.advance(500.0);
+    assert_eq!(
+        w.counts().signout,
+        1,
+        "sign-out was attempted (and answered 404)"
+    );
+    assert_eq!(
+        a.engine.status(),
+        SessionStatus::SignedOut {
+            reason: Some(LogoutReason::UserAction)
+        }
+    );
+    assert_eq!(
+        b.engine.status(),
+        SessionStatus::SignedOut {
+            reason: Some(LogoutReason::OtherTab)
+        }
+    );
+    assert!(!w.local.borrow().contains_key("user"));
+    assert!(b.saw(|e| matches!(e, SessionEvent::LoggedOut { .. })));
+}
+
+#[test]
+fn reload_in_cookie_mode_restores_silently_via_refresh() {
+    let w = World::new(Flavor::Ours);
+    let a = w.open_tab(config(StorageMode::Cookie));
+    w.login(&a, "alice");
+    // A reload: a new engine over the same local storage and cookie jar.
+    let reloaded = w.open_tab_unsettled(config(StorageMode::Cookie));
+    assert_eq!(reloaded.engine.status(), SessionStatus::Restoring);
+    let e = reloaded.engine.clone();
+    w.run_until(move || e.status() != SessionStatus::Restoring, 5_000.0);
+    assert_eq!(reloaded.engine.status(), SessionStatus::SignedIn);
+    assert_eq!(reloaded.engine.user().unwrap().username, "alice");
+    assert_eq!(w.counts().refresh, 1);
+    // The other tab adopted the rotated token instead of burning its own.
+    w.advance(10.0);
+    assert_eq!(a.engine.generation(), reloaded.engine.generation());
+}
+
+#[test]
+fn two_tabs_restoring_together_refresh_once() {
+    let w = World::new(Flavor::Ours);
+    let a = w.open_tab(config(StorageMode::Cookie));
+    w.login(&a, "alice");
+    w.kill(&a);
+    let b = w.open_tab_unsettled(config(StorageMode::Cookie));
+    let c = w.open_tab_unsettled(config(StorageMode::Cookie));
+    let (eb, ec) = (b.engine.clone(), c.engine.clone());
+    w.run_until(
+        move || eb.status() == SessionStatus::SignedIn && ec.status() == SessionStatus::SignedIn,
+        10_000.0,
+    );
+    assert_eq!(
+        w.counts().refresh,
+        1,
+        "one silent refresh for two reloading tabs"
+    );
+    assert_eq!(w.counts().refresh_ok, 1);
+}
+
+#[test]
+fn anonymous_visit_in_cookie_mode_sends_no_refresh() {
+    let w = World::new(Flavor::Ours);
+    let t = w.open_tab(config(StorageMode::Cookie));
+    assert_eq!(t.engine.status(), SessionStatus::SignedOut { reason: None });
+    assert_eq!(w.counts().refresh, 0);
+}
+
+#[test]
+fn storage_event_fallback_carries_no_token_and_tabs_still_never_burn_a_refresh_token() {
+    for mode in [StorageMode::Cookie, StorageMode::Compat] {
+        let w = World::new(Flavor::Ours);
+        w.net.strip_tokens.set(true);
+        let a = w.open_tab(config(mode));
+        w.login(&a, "alice");
+        // A reload-style tab restores by itself (cookie) or from storage (compat).
+        let b = w.open_tab(config(mode));
+        assert_eq!(b.engine.status(), SessionStatus::SignedIn, "{mode:?}");
+        w.advance(5.0 * 60_000.0);
+        let c = w.counts();
+        assert_eq!(
+            c.refresh, c.refresh_ok,
+            "{mode:?}: no refresh token presented twice"
+        );
+        assert_eq!(a.logged_out_count() + b.logged_out_count(), 0, "{mode:?}");
+        for m in w.net.posted.borrow().iter() {
+            if let TabMessage::TokenUpdated { access_token, .. } = m {
+                assert!(access_token.is_empty());
+            }
+        }
+        for t in [&a, &b] {
+            let api = t.api.clone();
+            let r = w.block_on(async move { api.get_text(paths::TEST_USER).await }, 5_000.0);
+            assert_eq!(r.as_deref(), Ok("User Content."), "{mode:?}");
+        }
+    }
+}
