@@ -1,6 +1,7 @@
 //! Building blocks shared by pages; the session provider lives here.
 
 pub mod guard;
+pub mod icons;
 pub mod inspector;
 pub mod nav;
 pub mod offline_banner;

@@ -92,7 +92,7 @@ pub fn LoginPage() -> Html {
     };
     html! {
         <section class="card card-narrow">
-            <div class="avatar" aria-hidden="true">{ "🔒" }</div>
+            <div class="avatar" aria-hidden="true">{ crate::components::icons::lock() }</div>
             <h1>{ "Sign in" }</h1>
             if let Some(message) = notice {
                 <div class="alert alert-info" role="status" data-testid="login-notice">{ message }</div>

@@ -132,7 +132,7 @@ pub fn RegisterPage() -> Html {
 
     html! {
         <section class="card card-narrow">
-            <div class="avatar" aria-hidden="true">{ "✚" }</div>
+            <div class="avatar" aria-hidden="true">{ crate::components::icons::person_add() }</div>
             <h1>{ "Sign up" }</h1>
             <form onsubmit={onsubmit} novalidate=true>
                 { field("username", "Username", "text", &form.username, "username") }

@@ -1,0 +1,408 @@
+//! Browser tests of the pages (headless Chromium): the whole app is mounted against a fake of
+//! our server's contract in cookie mode (`window.fetch` replaced in the page; no network), and
+//! driven like a person would: typing, submitting, following links.
+#![cfg(target_arch = "wasm32")]
+
+use std::rc::Rc;
+
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+use web_sys::{Element, HtmlInputElement};
+use yew::AppHandle;
+use yew_session::app::{AppWithConfig, AppWithConfigProps};
+use yew_session::browser::storage;
+use yew_session::config::AppConfig;
+use yew_session::session::persist::keys;
+use yew_session::session::UserInfo;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A fake of session-api in cookie mode. `state.session` plays the HttpOnly cookie: the
+/// username whose refresh token the browser holds, or null.
+const FAKE_SERVER: &str = r#"
+const users = {
+  alice: { password: 'alice-password', roles: ['ROLE_USER'], email: 'alice@example.org', id: 1 },
+  root:  { password: 'root-password', roles: ['ROLE_USER', 'ROLE_MODERATOR', 'ROLE_ADMIN'], email: 'root@example.org', id: 2 },
+};
+const state = { session: initial, signins: 0, refreshes: 0, signouts: 0, signups: [] };
+const b64 = s => btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+const token = name => {
+  const now = Math.floor(Date.now() / 1000);
+  return b64('{"alg":"HS256","typ":"JWT"}') + '.' +
+    b64(JSON.stringify({ sub: String(users[name].id), roles: users[name].roles, iat: now, exp: now + 600, kind: 'access' })) +
+    '.' + b64('signature-' + name + '-' + Math.random());
+};
+const issued = {};
+const json = (status, body) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', 'date': new Date().toUTCString() } });
+const who = req => {
+  const t = req.headers.get('x-access-token');
+  return Object.keys(issued).find(n => issued[n] === t);
+};
+const fake = async function (input, init) {
+  const req = input instanceof Request ? input : new Request(input, init);
+  const path = new URL(req.url, location.href).pathname;
+  switch (path) {
+    case '/api/auth/signin': {
+      state.signins++;
+      const b = await req.json();
+      const u = users[b.username];
+      if (!u || u.password !== b.password) return json(401, { message: 'Invalid username or password.' });
+      state.session = b.username;
+      issued[b.username] = token(b.username);
+      return json(200, { id: u.id, username: b.username, email: u.email, roles: u.roles, accessToken: issued[b.username],
+        tokenType: 'Bearer', expiresIn: 600, refreshExpiresIn: 86400 });
+    }
+    case '/api/auth/refreshtoken': {
+      state.refreshes++;
+      if (!state.session) return json(403, { message: 'Refresh token is not in database!' });
+      issued[state.session] = token(state.session);
+      return json(200, { accessToken: issued[state.session], tokenType: 'Bearer', expiresIn: 600, refreshExpiresIn: 86000 });
+    }
+    case '/api/auth/signout': state.signouts++; state.session = null; return json(200, { message: 'Signed out.' });
+    case '/api/auth/signup': {
+      const b = await req.json();
+      state.signups.push(b.username);
+      if (users[b.username]) return json(400, { message: 'Failed! Username is already in use!' });
+      return json(200, { message: 'User registered successfully!' });
+    }
+    case '/api/auth/sessions': {
+      if (!who(req)) return json(401, { message: 'Unauthorized!' });
+      const now = Math.floor(Date.now() / 1000);
+      return json(200, { sessions: [{ id: 's1', device: 'Chromium on Linux', transport: 'cookie', createdAt: now - 60, lastUsedAt: now, expiresAt: now + 86000, current: true }] });
+    }
+    case '/api/test/all': return new Response('Public Content.', { status: 200 });
+    case '/api/test/user': case '/api/test/mod': case '/api/test/admin': {
+      const name = who(req);
+      if (!name) return json(401, { message: 'Unauthorized!' });
+      const need = { '/api/test/mod': 'ROLE_MODERATOR', '/api/test/admin': 'ROLE_ADMIN' }[path];
+      if (need && !users[name].roles.includes(need)) return json(403, { message: 'Require Admin Role!' });
+      return new Response({ '/api/test/user': 'User Content.', '/api/test/mod': 'Moderator Content.', '/api/test/admin': 'Admin Content.' }[path], { status: 200 });
+    }
+  }
+  return new Response('not found', { status: 404 });
+};
+return [fake, state];
+"#;
+
+/// One mounted app with its fake server; unmounts and restores `fetch` when dropped.
+struct Mounted {
+    root: Element,
+    app: Option<AppHandle<AppWithConfig>>,
+    state: JsValue,
+    original_fetch: JsValue,
+}
+
+impl Mounted {
+    /// Mounts the app at `path`, with the fake server's cookie holding `session` (a username)
+    /// and, as after a real sign-in in cookie mode, the (token-free) profile hint in storage.
+    fn at(path: &str, session: Option<&str>) -> Mounted {
+        storage::clear_all();
+        let window = web_sys::window().unwrap();
+        if let Some(name) = session {
+            let hint = UserInfo {
+                id: "0".into(),
+                username: name.into(),
+                email: String::new(),
+                roles: vec![],
+            };
+            window
+                .local_storage()
+                .unwrap()
+                .unwrap()
+                .set_item(keys::PROFILE, &serde_json::to_string(&hint).unwrap())
+                .unwrap();
+        }
+        window
+            .history()
+            .unwrap()
+            .replace_state_with_url(&JsValue::NULL, "", Some(path))
+            .unwrap();
+        let original_fetch = js_sys::Reflect::get(&window, &"fetch".into()).unwrap();
+        let factory = js_sys::Function::new_with_args("initial", FAKE_SERVER);
+        let initial = session.map(JsValue::from).unwrap_or(JsValue::NULL);
+        let pair: js_sys::Array = factory.call1(&JsValue::NULL, &initial).unwrap().into();
+        js_sys::Reflect::set(&window, &"fetch".into(), &pair.get(0)).unwrap();
+
+        let document = window.document().unwrap();
+        let root = document.create_element("div").unwrap();
+        document.body().unwrap().append_child(&root).unwrap();
+        let props = AppWithConfigProps {
+            config: Rc::new(AppConfig::default()),
+        };
+        let app = yew::Renderer::<AppWithConfig>::with_root_and_props(root.clone(), props).render();
+        Mounted {
+            root,
+            app: Some(app),
+            state: pair.get(1),
+            original_fetch,
+        }
+    }
+
+    fn text(&self) -> String {
+        self.root.text_content().unwrap_or_default()
+    }
+
+    fn find(&self, selector: &str) -> Option<Element> {
+        self.root.query_selector(selector).unwrap()
+    }
+
+    fn path(&self) -> String {
+        let loc = web_sys::window().unwrap().location();
+        format!("{}{}", loc.pathname().unwrap(), loc.search().unwrap())
+    }
+
+    fn counter(&self, name: &str) -> f64 {
+        js_sys::Reflect::get(&self.state, &name.into())
+            .unwrap()
+            .as_f64()
+            .unwrap()
+    }
+
+    /// Waits (flushing yew, 10 ms steps, at most 3 s) until `cond` holds; panics with `what`.
+    async fn until(&self, what: &str, cond: impl Fn(&Mounted) -> bool) {
+        for _ in 0..300 {
+            yew::scheduler::flush().await;
+            if cond(self) {
+                return;
+            }
+            gloo_timers::future::TimeoutFuture::new(10).await;
+        }
+        panic!(
+            "timed out waiting for {what}; path {}; page: {}",
+            self.path(),
+            self.text()
+        );
+    }
+
+    /// Types into an input the way a person does (value + input event).
+    fn type_into(&self, selector: &str, value: &str) {
+        let input: HtmlInputElement = self.find(selector).expect(selector).dyn_into().unwrap();
+        input.set_value(value);
+        let ev = web_sys::InputEvent::new("input").unwrap();
+        ev.init_event_with_bubbles("input", true);
+        input.dispatch_event(&ev).unwrap();
+    }
+
+    fn submit(&self) {
+        let form = self.find("form").expect("a form");
+        let ev = web_sys::Event::new("submit").unwrap();
+        ev.init_event_with_bubbles_and_cancelable("submit", true, true);
+        form.dispatch_event(&ev).unwrap();
+    }
+
+    fn click(&self, el: &Element) {
+        el.dyn_ref::<web_sys::HtmlElement>().unwrap().click();
+    }
+
+    fn link(&self, text: &str) -> Option<Element> {
+        let links = self.root.query_selector_all("nav a, nav button").unwrap();
+        (0..links.length())
+            .filter_map(|i| links.get(i))
+            .filter_map(|n| n.dyn_into::<Element>().ok())
+            .find(|e| e.text_content().unwrap_or_default().trim() == text)
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.destroy();
+        }
+        self.root.remove();
+        let window = web_sys::window().unwrap();
+        js_sys::Reflect::set(&window, &"fetch".into(), &self.original_fetch).unwrap();
+        storage::clear_all();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn signed_out_visitor_is_sent_to_login_and_brought_back_after_signing_in() {
+    let m = Mounted::at("/admin", None);
+    m.until("the guard's redirect to the login page", |m| {
+        m.path() == "/login?redirect=%2Fadmin"
+    })
+    .await;
+    m.until("the login form", |m| {
+        m.find("input[name=username]").is_some()
+    })
+    .await;
+    m.type_into("input[name=username]", "root");
+    m.type_into("input[name=password]", "root-password");
+    m.submit();
+    m.until("the admin board after sign-in", |m| {
+        m.path() == "/admin" && m.text().contains("Admin Content.")
+    })
+    .await;
+    assert_eq!(m.counter("signins"), 1.0);
+}
+
+#[wasm_bindgen_test]
+async fn wrong_password_shows_the_servers_message_and_keeps_the_user_on_the_form() {
+    let m = Mounted::at("/login", None);
+    m.until("the login form", |m| {
+        m.find("input[name=username]").is_some()
+    })
+    .await;
+    m.type_into("input[name=username]", "alice");
+    m.type_into("input[name=password]", "not-her-password");
+    m.submit();
+    m.until("the error message", |m| {
+        m.find("[data-testid=login-error]").is_some()
+    })
+    .await;
+    assert!(m.text().contains("Invalid username or password."));
+    assert_eq!(m.path(), "/login");
+    let button = m.find("button[type=submit]").unwrap();
+    assert!(!button.has_attribute("disabled"), "button stays disabled");
+}
+
+#[wasm_bindgen_test]
+async fn empty_login_form_is_not_sent() {
+    let m = Mounted::at("/login", None);
+    m.until("the login form", |m| {
+        m.find("input[name=username]").is_some()
+    })
+    .await;
+    m.submit();
+    m.until("the hint", |m| {
+        m.find("[data-testid=login-error]").is_some()
+    })
+    .await;
+    assert_eq!(m.counter("signins"), 0.0);
+}
+
+#[wasm_bindgen_test]
+async fn nav_follows_the_users_roles() {
+    let m = Mounted::at("/home", Some("alice"));
+    m.until("alice's nav", |m| m.link("alice").is_some()).await;
+    assert!(m.link("User").is_some());
+    assert!(m.link("Moderator").is_none());
+    assert!(m.link("Admin").is_none());
+    assert!(m.link("Log out").is_some());
+    assert!(m.link("Login").is_none());
+    drop(m);
+
+    let m = Mounted::at("/home", Some("root"));
+    m.until("root's nav", |m| m.link("root").is_some()).await;
+    assert!(m.link("Moderator").is_some());
+    assert!(m.link("Admin").is_some());
+}
+
+#[wasm_bindgen_test]
+async fn a_user_without_the_role_gets_not_allowed_not_a_logout() {
+    let m = Mounted::at("/admin", Some("alice"));
+    m.until("the not-allowed page", |m| {
+        m.find("[data-testid=not-allowed]").is_some()
+    })
+    .await;
+    assert_eq!(m.path(), "/admin");
+    assert!(m.link("Log out").is_some(), "still signed in");
+    assert_eq!(m.counter("signouts"), 0.0);
+}
+
+#[wasm_bindgen_test]
+async fn reload_on_a_guarded_page_restores_silently_and_shows_the_board() {
+    let m = Mounted::at("/user", Some("alice"));
+    m.until("the user board", |m| m.text().contains("User Content."))
+        .await;
+    assert_eq!(m.path(), "/user");
+    assert_eq!(m.counter("signins"), 0.0, "no new sign-in");
+    assert!(m.counter("refreshes") >= 1.0);
+}
+
+#[wasm_bindgen_test]
+async fn register_validates_inline_then_shows_the_servers_answer() {
+    let m = Mounted::at("/register", None);
+    m.until("the sign-up form", |m| {
+        m.find("input[name=email]").is_some()
+    })
+    .await;
+    m.type_into("input[name=username]", "x");
+    m.type_into("input[name=email]", "not-an-email");
+    m.type_into("input[name=password]", "short");
+    m.submit();
+    m.until("three inline errors", |m| {
+        m.root
+            .query_selector_all(".invalid-feedback")
+            .unwrap()
+            .length()
+            == 3
+    })
+    .await;
+    let signups = || {
+        js_sys::Reflect::get(&m.state, &"signups".into())
+            .unwrap()
+            .dyn_into::<js_sys::Array>()
+            .unwrap()
+            .length()
+    };
+    assert_eq!(signups(), 0, "invalid form was sent");
+
+    m.type_into("input[name=username]", "alice");
+    m.type_into("input[name=email]", "alice2@example.org");
+    m.type_into("input[name=password]", "long-enough-password");
+    m.submit();
+    m.until("the server's refusal", |m| {
+        m.find("[data-testid=register-error]").is_some()
+    })
+    .await;
+    assert!(m.text().contains("Failed! Username is already in use!"));
+
+    m.type_into("input[name=username]", "carol");
+    m.submit();
+    m.until("the success message", |m| {
+        m.find("[data-testid=register-success]").is_some()
+    })
+    .await;
+    assert!(m.text().contains("User registered successfully!"));
+    assert!(m.find("a[href='/login']").is_some(), "link to sign in");
+}
+
+#[wasm_bindgen_test]
+async fn logging_out_toasts_and_returns_to_signed_out_nav() {
+    let m = Mounted::at("/profile", Some("alice"));
+    m.until("the profile", |m| {
+        m.find("[data-testid=profile-username]").is_some()
+    })
+    .await;
+    m.until("the sessions table", |m| {
+        m.find("[data-testid=sessions]").is_some()
+    })
+    .await;
+    assert!(m.text().contains("HttpOnly cookie"));
+    let logout = m.link("Log out").unwrap();
+    m.click(&logout);
+    m.until("the signed-out nav", |m| m.link("Login").is_some())
+        .await;
+    m.until("the sign-out toast", |m| {
+        m.find("[data-testid=toasts]")
+            .and_then(|t| t.text_content())
+            .is_some_and(|t| t.contains("You signed out."))
+    })
+    .await;
+    assert_eq!(m.counter("signouts"), 1.0);
+}
+
+#[wasm_bindgen_test]
+async fn inspector_shows_the_token_timeline_and_fires_concurrent_calls() {
+    let m = Mounted::at("/session", Some("root"));
+    m.until("the timeline", |m| {
+        m.find("[data-testid=timeline]").is_some()
+    })
+    .await;
+    assert!(m.text().contains("proactive refresh"));
+    assert!(m.text().contains("clock offset"));
+    let fire = m.find("[data-testid=fire-10]").unwrap();
+    m.click(&fire);
+    m.until("the burst result", |m| {
+        m.find("[data-testid=burst-result]")
+            .and_then(|e| e.text_content())
+            .is_some_and(|t| t == "10 calls: 10 ok, 0 failed")
+    })
+    .await;
+    let log = m.find("[data-testid=event-log]").unwrap();
+    assert!(
+        log.child_element_count() >= 1,
+        "the event log recorded the restore"
+    );
+}
