@@ -234,6 +234,12 @@ async fn signed_out_visitor_is_sent_to_login_and_brought_back_after_signing_in()
     })
     .await;
     assert_eq!(m.counter("signins"), 1.0);
+    m.until("the sign-in toast", |m| {
+        m.find("[data-testid=toasts]")
+            .and_then(|t| t.text_content())
+            .is_some_and(|t| t.contains("Signed in as root."))
+    })
+    .await;
 }
 
 #[wasm_bindgen_test]
@@ -307,6 +313,15 @@ async fn reload_on_a_guarded_page_restores_silently_and_shows_the_board() {
         .await;
     assert_eq!(m.path(), "/user");
     assert_eq!(m.counter("signins"), 0.0, "no new sign-in");
+    let toasts = m
+        .find("[data-testid=toasts]")
+        .unwrap()
+        .text_content()
+        .unwrap();
+    assert!(
+        !toasts.contains("Signed in"),
+        "a silent restore toasted: {toasts}"
+    );
     assert!(m.counter("refreshes") >= 1.0);
 }
 
