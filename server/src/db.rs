@@ -237,7 +237,11 @@ impl Db {
             .connect_with(opts)
             .await?;
         let writer = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        let db = Self { pool, backend, writer };
+        let db = Self {
+            pool,
+            backend,
+            writer,
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -279,7 +283,9 @@ impl Db {
         }
     }
 
-    async fn begin(&self) -> Result<(WriteGuard, sqlx::Transaction<'static, sqlx::Any>), sqlx::Error> {
+    async fn begin(
+        &self,
+    ) -> Result<(WriteGuard, sqlx::Transaction<'static, sqlx::Any>), sqlx::Error> {
         let guard = self.write_guard().await;
         let tx = match self.backend {
             // Take the write lock up front: a deferred transaction that reads first can fail with
@@ -288,6 +294,22 @@ impl Db {
             Backend::Postgres => self.pool.begin().await,
         }?;
         Ok((guard, tx))
+    }
+
+    /// Serialises operations on one family. PostgreSQL: the family row lock. SQLite: nothing to
+    /// do, `BEGIN IMMEDIATE` (and the in-process writer mutex) already hold the write lock.
+    async fn lock_family_of_token(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        token_hash: &str,
+    ) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(LOCK_FAMILY_OF_TOKEN)
+                .bind(token_hash)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Creates a user; username and email must be free.
@@ -457,10 +479,7 @@ impl Db {
     /// Presents a refresh token: rotates it, answers the grace successor, or detects reuse.
     pub async fn rotate(&self, r: &Rotation<'_>) -> Result<RotateOutcome, sqlx::Error> {
         let (_w, mut tx) = self.begin().await?;
-        sqlx::query(LOCK_FAMILY_OF_TOKEN)
-            .bind(r.token_hash)
-            .execute(&mut *tx)
-            .await?;
+        self.lock_family_of_token(&mut tx, r.token_hash).await?;
         let row = sqlx::query(
             "SELECT t.family_id, t.used_at, t.successor_hash, f.user_id, f.transport, f.last_used_at, \
                     f.expires_at, f.revoked_at, u.roles \
@@ -574,10 +593,7 @@ impl Db {
         now: i64,
     ) -> Result<Option<String>, sqlx::Error> {
         let (_w, mut tx) = self.begin().await?;
-        sqlx::query(LOCK_FAMILY_OF_TOKEN)
-            .bind(token_hash)
-            .execute(&mut *tx)
-            .await?;
+        self.lock_family_of_token(&mut tx, token_hash).await?;
         let row = sqlx::query(
             "SELECT f.id, f.transport FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
              WHERE t.token_hash = $1",

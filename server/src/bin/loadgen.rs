@@ -61,7 +61,13 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 const PASSWORD: &str = "bench-password-1";
 
-async fn call(client: &HttpClient, method: &str, url: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Result<(u16, Value), String> {
+async fn call(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
     let mut b = hyper::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         b = b.header(*k, *v);
@@ -69,19 +75,36 @@ async fn call(client: &HttpClient, method: &str, url: &str, headers: &[(&str, &s
     let body = match body {
         Some(v) => {
             b = b.header("content-type", "application/json");
-            Full::new(Bytes::from(serde_json::to_vec(v).map_err(|e| e.to_string())?))
+            Full::new(Bytes::from(
+                serde_json::to_vec(v).map_err(|e| e.to_string())?,
+            ))
         }
         None => Full::new(Bytes::new()),
     };
-    let res = client.request(b.body(body).map_err(|e| e.to_string())?).await.map_err(|e| e.to_string())?;
+    let res = client
+        .request(b.body(body).map_err(|e| e.to_string())?)
+        .await
+        .map_err(|e| e.to_string())?;
     let status = res.status().as_u16();
-    let bytes = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
     let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Ok((status, v))
 }
 
 async fn signin(client: &HttpClient, url: &str, user: &str) -> Result<Value, String> {
-    let (st, v) = call(client, "POST", &format!("{url}/api/auth/signin"), &[], Some(&json!({"username": user, "password": PASSWORD}))).await?;
+    let (st, v) = call(
+        client,
+        "POST",
+        &format!("{url}/api/auth/signin"),
+        &[],
+        Some(&json!({"username": user, "password": PASSWORD})),
+    )
+    .await?;
     if st != 200 {
         return Err(format!("signin {user}: {st} {v}"));
     }
@@ -112,13 +135,22 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-async fn run(url: String, scenario: String, concurrency: usize, seconds: u64, max_requests: u64, label: String) -> Result<(), String> {
+async fn run(
+    url: String,
+    scenario: String,
+    concurrency: usize,
+    seconds: u64,
+    max_requests: u64,
+    label: String,
+) -> Result<(), String> {
     if !(url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
         return Err("loadgen only drives loopback servers".into());
     }
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(concurrency).build(connector);
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(concurrency)
+        .build(connector);
     ensure_user(&client, &url, "benchuser").await?;
     // Per-worker state: an access token (user) or a refresh token (refresh); sign-in needs none.
     let mut seeds = Vec::with_capacity(concurrency);
@@ -149,9 +181,36 @@ async fn run(url: String, scenario: String, concurrency: usize, seconds: u64, ma
                 }
                 let t = Instant::now();
                 let res = match scenario.as_str() {
-                    "user" => call(&client, "GET", &format!("{url}/api/test/user"), &[("x-access-token", &access)], None).await,
-                    "refresh" => call(&client, "POST", &format!("{url}/api/auth/refreshtoken"), &[], Some(&json!({"refreshToken": refresh}))).await,
-                    _ => call(&client, "POST", &format!("{url}/api/auth/signin"), &[], Some(&json!({"username": "benchuser", "password": PASSWORD}))).await,
+                    "user" => {
+                        call(
+                            &client,
+                            "GET",
+                            &format!("{url}/api/test/user"),
+                            &[("x-access-token", &access)],
+                            None,
+                        )
+                        .await
+                    }
+                    "refresh" => {
+                        call(
+                            &client,
+                            "POST",
+                            &format!("{url}/api/auth/refreshtoken"),
+                            &[],
+                            Some(&json!({"refreshToken": refresh})),
+                        )
+                        .await
+                    }
+                    _ => {
+                        call(
+                            &client,
+                            "POST",
+                            &format!("{url}/api/auth/signin"),
+                            &[],
+                            Some(&json!({"username": "benchuser", "password": PASSWORD})),
+                        )
+                        .await
+                    }
                 };
                 lat.push(t.elapsed().as_micros() as u64);
                 match res {
@@ -195,7 +254,9 @@ async fn run(url: String, scenario: String, concurrency: usize, seconds: u64, ma
 
 async fn pool(url: &str) -> Result<sqlx::AnyPool, String> {
     // Db::connect runs the migrations and sets the SQLite pragmas, exactly like the server.
-    let db = session_api::db::Db::connect(url, 4).await.map_err(|e| e.to_string())?;
+    let db = session_api::db::Db::connect(url, 4)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(db.pool().clone())
 }
 
@@ -225,17 +286,29 @@ async fn preload(url: String, rows: u64) -> Result<(), String> {
         let mut toks = Vec::new();
         for i in 0..n {
             let id = session_api::keys::random_id(16);
-            let hashes: Vec<String> = (0..4).map(|_| session_api::keys::hash_refresh_token(&session_api::keys::new_refresh_token())).collect();
+            let hashes: Vec<String> = (0..4)
+                .map(|_| {
+                    session_api::keys::hash_refresh_token(&session_api::keys::new_refresh_token())
+                })
+                .collect();
             for k in 0..4 {
                 let used = if k < 3 { Some(now) } else { None };
-                let succ = if k < 3 { Some(hashes[k + 1].clone()) } else { None };
+                let succ = if k < 3 {
+                    Some(hashes[k + 1].clone())
+                } else {
+                    None
+                };
                 toks.push((hashes[k].clone(), id.clone(), used, succ));
             }
             if i > 0 {
                 fam_sql.push(',');
             }
             let b = i * 2;
-            fam_sql.push_str(&format!("(${}, $1, 'body', 'preload', $2, $2, ${})", b + 3, b + 4));
+            fam_sql.push_str(&format!(
+                "(${}, $1, 'body', 'preload', $2, $2, ${})",
+                b + 3,
+                b + 4
+            ));
             fam_ids.push(id);
         }
         let mut q = sqlx::query(&fam_sql).bind(user_id).bind(now);
@@ -248,7 +321,13 @@ async fn preload(url: String, rows: u64) -> Result<(), String> {
                 tok_sql.push(',');
             }
             let b = i * 4;
-            tok_sql.push_str(&format!("(${}, ${}, $1, ${}, ${})", b + 2, b + 3, b + 4, b + 5));
+            tok_sql.push_str(&format!(
+                "(${}, ${}, $1, ${}, ${})",
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
         }
         let mut q = sqlx::query(&tok_sql).bind(now);
         for (h, fam, used, succ) in toks {
@@ -258,14 +337,29 @@ async fn preload(url: String, rows: u64) -> Result<(), String> {
         tx.commit().await.map_err(|e| e.to_string())?;
         f += n;
     }
-    let total: i64 = sqlx::query("SELECT COUNT(*) FROM refresh_tokens").fetch_one(&pool).await.map_err(|e| e.to_string())?.try_get(0).map_err(|e| e.to_string())?;
-    eprintln!("preloaded {} families / {} tokens in {:.1}s; table now holds {total} tokens", families, families * 4, t.elapsed().as_secs_f64());
+    let total: i64 = sqlx::query("SELECT COUNT(*) FROM refresh_tokens")
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| e.to_string())?
+        .try_get(0)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "preloaded {} families / {} tokens in {:.1}s; table now holds {total} tokens",
+        families,
+        families * 4,
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 async fn verify(url: String) -> Result<(), String> {
-    let db = session_api::db::Db::connect(&url, 2).await.map_err(|e| e.to_string())?;
-    let bad = db.families_without_exactly_one_active_token().await.map_err(|e| e.to_string())?;
+    let db = session_api::db::Db::connect(&url, 2)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bad = db
+        .families_without_exactly_one_active_token()
+        .await
+        .map_err(|e| e.to_string())?;
     let live: i64 = sqlx::query("SELECT COUNT(*) FROM refresh_families WHERE revoked_at IS NULL")
         .fetch_one(db.pool())
         .await
@@ -283,7 +377,14 @@ async fn verify(url: String) -> Result<(), String> {
 async fn main() {
     let args = Args::parse();
     let res = match args.cmd {
-        Cmd::Run { url, scenario, concurrency, seconds, max_requests, label } => run(url, scenario, concurrency, seconds, max_requests, label).await,
+        Cmd::Run {
+            url,
+            scenario,
+            concurrency,
+            seconds,
+            max_requests,
+            label,
+        } => run(url, scenario, concurrency, seconds, max_requests, label).await,
         Cmd::Preload { database_url, rows } => preload(database_url, rows).await,
         Cmd::Verify { database_url } => verify(database_url).await,
     };
