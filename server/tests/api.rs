@@ -1226,6 +1226,25 @@ async fn every_signin_starts_a_new_family(b: Backend) {
         v_sid(&app, &s(&v2, "accessToken"))
     );
     assert_ne!(s(&v1, "refreshToken"), s(&v2, "refreshToken"));
+    // Only the SHA-256 of a refresh token is stored.
+    let count = |value: String| {
+        let pool = app.state.db().pool().clone();
+        async move {
+            use sqlx::Row;
+            sqlx::query(
+                "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $1 OR family_id = $1",
+            )
+            .bind(value)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .try_get::<i64, _>(0)
+            .unwrap()
+        }
+    };
+    let t = s(&v1, "refreshToken");
+    assert_eq!(count(t.clone()).await, 0);
+    assert_eq!(count(session_api::keys::hash_refresh_token(&t)).await, 1);
 }
 
 #[tokio::test]
