@@ -7,10 +7,12 @@
 //! decision is taken on committed data (compare-and-set under a lock, in one transaction).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +28,14 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: one writer at a time inside this process. SQLite allows one writer anyway;
+    /// queueing here instead of in SQLite's busy handler (which sleeps up to 100 ms between
+    /// retries) keeps write latency low under contention. Other processes still get busy_timeout.
+    writer: Option<Arc<Mutex<()>>>,
 }
+
+/// Held while a write runs (SQLite); nothing on PostgreSQL.
+type WriteGuard = Option<OwnedMutexGuard<()>>;
 
 /// How a refresh token is carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +236,12 @@ impl Db {
             })
             .connect_with(opts)
             .await?;
-        let db = Self { pool, backend };
+        let writer = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let db = Self {
+            pool,
+            backend,
+            writer,
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -262,13 +276,40 @@ impl Db {
         self.pool.close().await;
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.backend {
+    async fn write_guard(&self) -> WriteGuard {
+        match &self.writer {
+            Some(m) => Some(m.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
+    async fn begin(
+        &self,
+    ) -> Result<(WriteGuard, sqlx::Transaction<'static, sqlx::Any>), sqlx::Error> {
+        let guard = self.write_guard().await;
+        let tx = match self.backend {
             // Take the write lock up front: a deferred transaction that reads first can fail with
             // SQLITE_BUSY_SNAPSHOT instead of waiting.
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
+        }?;
+        Ok((guard, tx))
+    }
+
+    /// Serialises operations on one family. PostgreSQL: the family row lock. SQLite: nothing to
+    /// do, `BEGIN IMMEDIATE` (and the in-process writer mutex) already hold the write lock.
+    async fn lock_family_of_token(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        token_hash: &str,
+    ) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(LOCK_FAMILY_OF_TOKEN)
+                .bind(token_hash)
+                .execute(&mut **tx)
+                .await?;
         }
+        Ok(())
     }
 
     /// Creates a user; username and email must be free.
@@ -298,6 +339,7 @@ impl Db {
         if taken("email", email).await? {
             return Err(CreateUserError::EmailTaken);
         }
+        let guard = self.write_guard().await;
         let res = sqlx::query(
             "INSERT INTO users (username, email, password_hash, roles, password_changed_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
@@ -309,6 +351,7 @@ impl Db {
         .bind(now)
         .fetch_one(&self.pool)
         .await;
+        drop(guard);
         match res {
             Ok(row) => Ok(row.try_get::<i64, _>(0)?),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -363,7 +406,7 @@ impl Db {
         new_hash: &str,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.begin().await?;
+        let (_w, mut tx) = self.begin().await?;
         let n = sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3",
         )
@@ -387,7 +430,7 @@ impl Db {
 
     /// Deletes a user with all their families and tokens.
     pub async fn delete_user(&self, user_id: i64) -> Result<bool, sqlx::Error> {
-        let mut tx = self.begin().await?;
+        let (_w, mut tx) = self.begin().await?;
         sqlx::query(
             "DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families WHERE user_id = $1)",
         )
@@ -409,7 +452,7 @@ impl Db {
 
     /// Starts a family with its first token (one transaction).
     pub async fn create_family(&self, f: &NewFamily<'_>) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let (_w, mut tx) = self.begin().await?;
         sqlx::query(
             "INSERT INTO refresh_families (id, user_id, transport, device, created_at, last_used_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $5, $6)",
@@ -435,11 +478,8 @@ impl Db {
 
     /// Presents a refresh token: rotates it, answers the grace successor, or detects reuse.
     pub async fn rotate(&self, r: &Rotation<'_>) -> Result<RotateOutcome, sqlx::Error> {
-        let mut tx = self.begin().await?;
-        sqlx::query(LOCK_FAMILY_OF_TOKEN)
-            .bind(r.token_hash)
-            .execute(&mut *tx)
-            .await?;
+        let (_w, mut tx) = self.begin().await?;
+        self.lock_family_of_token(&mut tx, r.token_hash).await?;
         let row = sqlx::query(
             "SELECT t.family_id, t.used_at, t.successor_hash, f.user_id, f.transport, f.last_used_at, \
                     f.expires_at, f.revoked_at, u.roles \
@@ -552,11 +592,8 @@ impl Db {
         transport: Transport,
         now: i64,
     ) -> Result<Option<String>, sqlx::Error> {
-        let mut tx = self.begin().await?;
-        sqlx::query(LOCK_FAMILY_OF_TOKEN)
-            .bind(token_hash)
-            .execute(&mut *tx)
-            .await?;
+        let (_w, mut tx) = self.begin().await?;
+        self.lock_family_of_token(&mut tx, token_hash).await?;
         let row = sqlx::query(
             "SELECT f.id, f.transport FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
              WHERE t.token_hash = $1",
@@ -623,6 +660,7 @@ impl Db {
         family_id: &str,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
+        let _w = self.write_guard().await;
         let n = sqlx::query(
             "UPDATE refresh_families SET revoked_at = $1, revoked_reason = 'ended_by_user' \
              WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
@@ -669,7 +707,7 @@ impl Db {
     /// Deletes families that ended (expired or revoked) more than `keep_ms` ago, with their tokens.
     pub async fn purge_ended_families(&self, now: i64, keep_ms: i64) -> Result<u64, sqlx::Error> {
         let cutoff = now.saturating_sub(keep_ms);
-        let mut tx = self.begin().await?;
+        let (_w, mut tx) = self.begin().await?;
         let cond = "(expires_at < $1 OR revoked_at < $1)";
         sqlx::query(&format!(
             "DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families WHERE {cond})"

@@ -5,6 +5,8 @@
 //! passwords on a bounded pool, login throttling, Prometheus metrics and a static SPA host.
 //! [`app`] builds the whole router from an explicit [`AppState`], so tests build their own.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod clock;
 pub mod config;

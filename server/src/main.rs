@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
+    session_api::server::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -1226,4 +1226,124 @@ async fn every_signin_starts_a_new_family(b: Backend) {
         v_sid(&app, &s(&v2, "accessToken"))
     );
     assert_ne!(s(&v1, "refreshToken"), s(&v2, "refreshToken"));
+    // Only the SHA-256 of a refresh token is stored.
+    let count = |value: String| {
+        let pool = app.state.db().pool().clone();
+        async move {
+            use sqlx::Row;
+            sqlx::query(
+                "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $1 OR family_id = $1",
+            )
+            .bind(value)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .try_get::<i64, _>(0)
+            .unwrap()
+        }
+    };
+    let t = s(&v1, "refreshToken");
+    assert_eq!(count(t.clone()).await, 0);
+    assert_eq!(count(session_api::keys::hash_refresh_token(&t)).await, 1);
+}
+
+#[tokio::test]
+async fn static_app_has_a_strict_csp_and_an_spa_fallback() {
+    let www = tempfile::tempdir().unwrap();
+    let html = "<!doctype html><script type=\"module\">import init from '/app.js'; init();</script><body>app</body>";
+    std::fs::write(www.path().join("index.html"), html).unwrap();
+    std::fs::write(www.path().join("config.json"), "{\"apiBase\":\"\"}").unwrap();
+    let dir = www.path().to_owned();
+    let app = TestApp::with(&Backend::Sqlite, move |s| s.static_dir = Some(dir)).await;
+    for path in ["/", "/profile", "/boards/42"] {
+        let r = app.get(path, &[]).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.text(), html);
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert!(
+            csp.contains("'sha256-") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert_eq!(
+            r.header("x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
+        assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
+        assert!(r.header("date").is_some());
+    }
+    let r = app.get("/config.json", &[]).await;
+    assert_eq!(r.json(), json!({"apiBase": ""}));
+    let r = app.get("/api/unknown", &[]).await;
+    assert_eq!(r.status, 404);
+    assert!(
+        r.json()["message"].is_string(),
+        "API paths never fall back to the app"
+    );
+    let r = app.get("/api/test/all", &[]).await;
+    assert_eq!(
+        r.header("content-security-policy").as_deref(),
+        Some(session_api::web::API_CSP)
+    );
+}
+
+#[tokio::test]
+async fn seed_demo_creates_the_three_accounts_once() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    session_api::server::seed_demo(&app.state, "demo-pass-123")
+        .await
+        .unwrap();
+    session_api::server::seed_demo(&app.state, "another-pass")
+        .await
+        .unwrap();
+    let login = |u: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/auth/signin",
+                json!({"username": u, "password": "demo-pass-123"}),
+            )
+            .await
+        }
+    };
+    assert_eq!(login("user").await.json()["roles"], json!(["ROLE_USER"]));
+    assert_eq!(
+        login("mod").await.json()["roles"],
+        json!(["ROLE_USER", "ROLE_MODERATOR"])
+    );
+    let admin = login("admin").await.json();
+    assert_eq!(
+        admin["roles"],
+        json!(["ROLE_USER", "ROLE_MODERATOR", "ROLE_ADMIN"])
+    );
+    for p in ["/api/test/user", "/api/test/mod", "/api/test/admin"] {
+        assert_eq!(
+            app.get_with_token(p, &s(&admin, "accessToken"))
+                .await
+                .status,
+            200,
+            "{p}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_date_header() {
+    let app = TestApp::new(&Backend::Sqlite).await;
+    let responses = [
+        app.get("/api/test/all", &[]).await,
+        app.get("/api/test/user", &[]).await,
+        app.get("/nowhere", &[]).await,
+        app.send("PUT", "/api/auth/signin", &[], None).await,
+        app.post("/api/auth/refreshtoken", json!({"refreshToken": "x"}))
+            .await,
+        app.get("/metrics", &[]).await,
+    ];
+    for r in responses {
+        let d = r.header("date").expect("Date");
+        assert!(httpdate::parse_http_date(&d).is_ok(), "{d}");
+    }
 }

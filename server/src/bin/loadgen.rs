@@ -1,0 +1,395 @@
+//! Bounded load generator for session-api (127.0.0.1 only), used by `scripts/bench-server`.
+//!
+//! `loadgen run --url http://127.0.0.1:PORT --scenario user|refresh|signin --concurrency 32 --seconds 10`
+//! prints one markdown table row: scenario, concurrency, requests, req/s, p50, p99, errors.
+//! `loadgen preload --database-url URL --rows N` inserts N refresh-token rows (in families of 4).
+//! `loadgen verify --database-url URL` checks that every live family has exactly one active token.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+#[derive(Parser)]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Drive one scenario and print a markdown row.
+    Run {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        scenario: String,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Stop after this many requests in total, whatever the time.
+        #[arg(long, default_value_t = 2_000_000)]
+        max_requests: u64,
+        /// Label printed in the first column (e.g. the database).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Insert refresh-token rows straight into the database.
+    Preload {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+    },
+    /// Every live family must have exactly one unused token.
+    Verify {
+        #[arg(long)]
+        database_url: String,
+    },
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+const PASSWORD: &str = "bench-password-1";
+
+async fn call(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
+    let mut b = hyper::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let body = match body {
+        Some(v) => {
+            b = b.header("content-type", "application/json");
+            Full::new(Bytes::from(
+                serde_json::to_vec(v).map_err(|e| e.to_string())?,
+            ))
+        }
+        None => Full::new(Bytes::new()),
+    };
+    let res = client
+        .request(b.body(body).map_err(|e| e.to_string())?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = res.status().as_u16();
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok((status, v))
+}
+
+async fn signin(client: &HttpClient, url: &str, user: &str) -> Result<Value, String> {
+    let (st, v) = call(
+        client,
+        "POST",
+        &format!("{url}/api/auth/signin"),
+        &[],
+        Some(&json!({"username": user, "password": PASSWORD})),
+    )
+    .await?;
+    if st != 200 {
+        return Err(format!("signin {user}: {st} {v}"));
+    }
+    Ok(v)
+}
+
+async fn ensure_user(client: &HttpClient, url: &str, user: &str) -> Result<(), String> {
+    let (st, v) = call(
+        client,
+        "POST",
+        &format!("{url}/api/auth/signup"),
+        &[],
+        Some(&json!({"username": user, "email": format!("{user}@bench.invalid"), "password": PASSWORD})),
+    )
+    .await?;
+    if st == 200 || (st == 400 && v["message"].as_str().unwrap_or("").contains("Username")) {
+        Ok(())
+    } else {
+        Err(format!("signup {user}: {st} {v}"))
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+async fn run(
+    url: String,
+    scenario: String,
+    concurrency: usize,
+    seconds: u64,
+    max_requests: u64,
+    label: String,
+) -> Result<(), String> {
+    if !(url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
+        return Err("loadgen only drives loopback servers".into());
+    }
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(concurrency)
+        .build(connector);
+    ensure_user(&client, &url, "benchuser").await?;
+    // Per-worker state: an access token (user) or a refresh token (refresh); sign-in needs none.
+    let mut seeds = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let seed = match scenario.as_str() {
+            "user" | "refresh" => signin(&client, &url, "benchuser").await?,
+            "signin" => Value::Null,
+            other => return Err(format!("unknown scenario {other}")),
+        };
+        seeds.push(seed);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let issued = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for seed in seeds {
+        let (client, url, scenario) = (client.clone(), url.clone(), scenario.clone());
+        let (stop, issued, errors) = (stop.clone(), issued.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let access = seed["accessToken"].as_str().unwrap_or_default().to_owned();
+            let mut refresh = seed["refreshToken"].as_str().unwrap_or_default().to_owned();
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                if issued.fetch_add(1, Ordering::Relaxed) >= max_requests {
+                    break;
+                }
+                let t = Instant::now();
+                let res = match scenario.as_str() {
+                    "user" => {
+                        call(
+                            &client,
+                            "GET",
+                            &format!("{url}/api/test/user"),
+                            &[("x-access-token", &access)],
+                            None,
+                        )
+                        .await
+                    }
+                    "refresh" => {
+                        call(
+                            &client,
+                            "POST",
+                            &format!("{url}/api/auth/refreshtoken"),
+                            &[],
+                            Some(&json!({"refreshToken": refresh})),
+                        )
+                        .await
+                    }
+                    _ => {
+                        call(
+                            &client,
+                            "POST",
+                            &format!("{url}/api/auth/signin"),
+                            &[],
+                            Some(&json!({"username": "benchuser", "password": PASSWORD})),
+                        )
+                        .await
+                    }
+                };
+                lat.push(t.elapsed().as_micros() as u64);
+                match res {
+                    Ok((200, v)) => {
+                        if let Some(r) = v["refreshToken"].as_str() {
+                            refresh = r.to_owned();
+                        }
+                    }
+                    Ok((st, v)) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                            eprintln!("error: {st} {v}");
+                        }
+                    }
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                            eprintln!("error: {e}");
+                        }
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.map_err(|e| e.to_string())?);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let n = all.len();
+    println!(
+        "| {label} | {scenario} | {concurrency} | {n} | {:.0} | {:.2} | {:.2} | {} |",
+        n as f64 / elapsed,
+        percentile(&all, 0.50),
+        percentile(&all, 0.99),
+        errors.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+async fn pool(url: &str) -> Result<sqlx::AnyPool, String> {
+    // Db::connect runs the migrations and sets the SQLite pragmas, exactly like the server.
+    let db = session_api::db::Db::connect(url, 4)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(db.pool().clone())
+}
+
+async fn preload(url: String, rows: u64) -> Result<(), String> {
+    let pool = pool(&url).await?;
+    let now = session_api::clock::Clock::now_ms(&session_api::clock::SystemClock);
+    let user_id: i64 = match sqlx::query("SELECT id FROM users WHERE username = 'preload'").fetch_optional(&pool).await.map_err(|e| e.to_string())? {
+        Some(r) => r.try_get(0).map_err(|e| e.to_string())?,
+        None => sqlx::query("INSERT INTO users (username, email, password_hash, roles, password_changed_at, created_at) VALUES ('preload', 'preload@bench.invalid', 'x', 'ROLE_USER', $1, $1) RETURNING id")
+            .bind(now)
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| e.to_string())?
+            .try_get(0)
+            .map_err(|e| e.to_string())?,
+    };
+    let families = rows.div_ceil(4);
+    let batch = 250u64;
+    let t = Instant::now();
+    let mut f = 0;
+    while f < families {
+        let n = batch.min(families - f);
+        let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+        let mut fam_sql = String::from("INSERT INTO refresh_families (id, user_id, transport, device, created_at, last_used_at, expires_at) VALUES ");
+        let mut tok_sql = String::from("INSERT INTO refresh_tokens (token_hash, family_id, created_at, used_at, successor_hash) VALUES ");
+        let mut fam_ids = Vec::new();
+        let mut toks = Vec::new();
+        for i in 0..n {
+            let id = session_api::keys::random_id(16);
+            let hashes: Vec<String> = (0..4)
+                .map(|_| {
+                    session_api::keys::hash_refresh_token(&session_api::keys::new_refresh_token())
+                })
+                .collect();
+            for k in 0..4 {
+                let used = if k < 3 { Some(now) } else { None };
+                let succ = if k < 3 {
+                    Some(hashes[k + 1].clone())
+                } else {
+                    None
+                };
+                toks.push((hashes[k].clone(), id.clone(), used, succ));
+            }
+            if i > 0 {
+                fam_sql.push(',');
+            }
+            let b = i * 2;
+            fam_sql.push_str(&format!(
+                "(${}, $1, 'body', 'preload', $2, $2, ${})",
+                b + 3,
+                b + 4
+            ));
+            fam_ids.push(id);
+        }
+        let mut q = sqlx::query(&fam_sql).bind(user_id).bind(now);
+        for id in &fam_ids {
+            q = q.bind(id.clone()).bind(now + 7 * 86_400_000);
+        }
+        q.execute(&mut *tx).await.map_err(|e| e.to_string())?;
+        for (i, _) in toks.iter().enumerate() {
+            if i > 0 {
+                tok_sql.push(',');
+            }
+            let b = i * 4;
+            tok_sql.push_str(&format!(
+                "(${}, ${}, $1, ${}, ${})",
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+        }
+        let mut q = sqlx::query(&tok_sql).bind(now);
+        for (h, fam, used, succ) in toks {
+            q = q.bind(h).bind(fam).bind(used).bind(succ);
+        }
+        q.execute(&mut *tx).await.map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        f += n;
+    }
+    let total: i64 = sqlx::query("SELECT COUNT(*) FROM refresh_tokens")
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| e.to_string())?
+        .try_get(0)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "preloaded {} families / {} tokens in {:.1}s; table now holds {total} tokens",
+        families,
+        families * 4,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn verify(url: String) -> Result<(), String> {
+    let db = session_api::db::Db::connect(&url, 2)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bad = db
+        .families_without_exactly_one_active_token()
+        .await
+        .map_err(|e| e.to_string())?;
+    let live: i64 = sqlx::query("SELECT COUNT(*) FROM refresh_families WHERE revoked_at IS NULL")
+        .fetch_one(db.pool())
+        .await
+        .map_err(|e| e.to_string())?
+        .try_get(0)
+        .map_err(|e| e.to_string())?;
+    println!("live families: {live}; families without exactly one active token: {bad}");
+    if bad != 0 {
+        return Err("invariant broken".into());
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let res = match args.cmd {
+        Cmd::Run {
+            url,
+            scenario,
+            concurrency,
+            seconds,
+            max_requests,
+            label,
+        } => run(url, scenario, concurrency, seconds, max_requests, label).await,
+        Cmd::Preload { database_url, rows } => preload(database_url, rows).await,
+        Cmd::Verify { database_url } => verify(database_url).await,
+    };
+    if let Err(e) = res {
+        eprintln!("loadgen: {e}");
+        std::process::exit(1);
+    }
+}
