@@ -237,3 +237,15 @@ fn config_defaults_and_parsing() {
     let tutorial = AppConfig::from_json(r#"{"tokenHeader":"x-access-token"}"#).unwrap();
     assert_eq!(tutorial.token_header, TokenHeader::XAccessToken);
 }
+
+#[test]
+fn stored_ids_keep_the_tutorials_json_type() {
+    use yew_session::session::persist::{id_string, id_value};
+    assert_eq!(id_value("1"), serde_json::json!(1));
+    assert_eq!(id_value("42"), serde_json::json!(42));
+    assert_eq!(id_value("007"), serde_json::json!("007"));
+    assert_eq!(id_value("a1b2"), serde_json::json!("a1b2"));
+    for v in [serde_json::json!(7), serde_json::json!("x-7")] {
+        assert_eq!(id_value(&id_string(&v)), v);
+    }
+}

@@ -22,7 +22,7 @@ use api_types::{headers, paths, MessageResponse, RefreshRequest, SigninRequest, 
 use super::claims::read_claims;
 use super::error::{classify_refresh_status, error_message, map_status, ClientError, FailureKind};
 use super::events::{ChangeNotifier, ChangeSubscription, EventBus, SessionEvent, Subscription};
-use super::persist::{id_string, keys, parse_profile, StoredUser};
+use super::persist::{id_string, id_value, keys, parse_profile, StoredUser};
 use super::policy::{self, TokenTiming};
 use super::ports::{
     Area, Clock, CrossTab, HttpRequest, HttpResponse, KeyValueStore, Method, Random, Sleeper,
@@ -1031,7 +1031,7 @@ impl Inner {
                 };
                 storage.remove(other, keys::USER);
                 let stored = StoredUser {
-                    id: serde_json::Value::String(user.id.clone()),
+                    id: id_value(&user.id),
                     username: user.username.clone(),
                     email: user.email.clone(),
                     roles: user.roles.clone(),

@@ -112,6 +112,16 @@ pub fn parse_profile(text: &str) -> Result<UserInfo, CorruptStorage> {
     Ok(u)
 }
 
+/// The JSON value to store for a display id: the tutorial's client and backend use numeric ids,
+/// so an id that is the canonical text of an integer goes back as a number (`"1"` -> `1`), any
+/// other id as a string. (Inverse of [`id_string`], exact for numeric and non-numeric ids.)
+pub fn id_value(id: &str) -> serde_json::Value {
+    match id.parse::<i64>() {
+        Ok(n) if n.to_string() == id => serde_json::Value::from(n),
+        _ => serde_json::Value::String(id.to_string()),
+    }
+}
+
 /// A JSON id as display text (`1` rather than `"1"`).
 pub fn id_string(v: &serde_json::Value) -> String {
     match v {
