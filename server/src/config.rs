@@ -47,7 +47,7 @@ pub struct Config {
     #[arg(long, env = "SESSION_API_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
     /// Create the demo accounts user, mod and admin (if missing) and print their password.
-    #[arg(long, env = "SESSION_API_SEED_DEMO")]
+    #[arg(long, env = "SESSION_API_SEED_DEMO", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub seed_demo: bool,
     /// Password of the demo accounts created by --seed-demo (demo only; never used otherwise).
     #[arg(
@@ -57,7 +57,7 @@ pub struct Config {
     )]
     pub demo_password: String,
     /// Honour the roles requested at sign-up (the tutorial's behaviour; a self-assigned admin is a hole).
-    #[arg(long, env = "SESSION_API_OPEN_ROLE_SIGNUP")]
+    #[arg(long, env = "SESSION_API_OPEN_ROLE_SIGNUP", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub open_role_signup: bool,
     /// Failed sign-ins per account within --login-window before 429.
     #[arg(

@@ -180,6 +180,20 @@ fn split_roles(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// Rotation writes on SQLite: several statements in one call (`$n` are global to the call);
+/// `changes()` chains them to the compare-and-set so nothing is written if it matched nothing.
+const ROTATE_WRITE_SQLITE: &str = "UPDATE refresh_tokens SET used_at = $1, successor_hash = $2 \
+     WHERE token_hash = $3 AND used_at IS NULL; \
+     INSERT INTO refresh_tokens (token_hash, family_id, created_at) SELECT $2, $4, $1 WHERE changes() = 1; \
+     UPDATE refresh_families SET last_used_at = $1 WHERE id = $4 AND changes() = 1";
+
+/// Rotation writes on PostgreSQL: one statement with data-modifying CTEs; returns rows written.
+const ROTATE_WRITE_POSTGRES: &str = "WITH u AS (UPDATE refresh_tokens SET used_at = $1, successor_hash = $2 \
+     WHERE token_hash = $3 AND used_at IS NULL RETURNING family_id), \
+     i AS (INSERT INTO refresh_tokens (token_hash, family_id, created_at) SELECT $2, family_id, $1 FROM u RETURNING 1), \
+     f AS (UPDATE refresh_families SET last_used_at = $1 WHERE id = $4 AND EXISTS (SELECT 1 FROM u) RETURNING 1) \
+     SELECT (SELECT COUNT(*) FROM u) + (SELECT COUNT(*) FROM i) + (SELECT COUNT(*) FROM f)";
+
 /// Lock statement: a no-op write on the family row that owns a token.
 const LOCK_FAMILY_OF_TOKEN: &str = "UPDATE refresh_families SET last_used_at = last_used_at \
      WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)";
@@ -526,32 +540,29 @@ impl Db {
                     return Ok(RotateOutcome::Expired);
                 }
                 // Compare-and-set: only an unused token is rotated (the lock makes this certain,
-                // the condition keeps it true even without it).
-                let n = sqlx::query(
-                    "UPDATE refresh_tokens SET used_at = $1, successor_hash = $2 \
-                     WHERE token_hash = $3 AND used_at IS NULL",
-                )
-                .bind(r.now)
-                .bind(r.successor_hash)
-                .bind(r.token_hash)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if n != 1 {
+                // the condition keeps it true even without it). Marking it used, storing the
+                // successor and touching the family is one round trip; 3 rows or nothing.
+                let sql = match self.backend {
+                    Backend::Sqlite => ROTATE_WRITE_SQLITE,
+                    Backend::Postgres => ROTATE_WRITE_POSTGRES,
+                };
+                let q = sqlx::query(sql)
+                    .bind(r.now)
+                    .bind(r.successor_hash)
+                    .bind(r.token_hash)
+                    .bind(&family_id);
+                let written = match self.backend {
+                    Backend::Sqlite => q.execute(&mut *tx).await?.rows_affected() as i64,
+                    Backend::Postgres => q.fetch_one(&mut *tx).await?.try_get::<i64, _>(0)?,
+                };
+                if written != 3 {
+                    tracing::error!(
+                        written,
+                        "rotation write did not touch exactly 3 rows; rolled back"
+                    );
                     tx.rollback().await?;
                     return Ok(RotateOutcome::Invalid);
                 }
-                sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, created_at) VALUES ($1, $2, $3)")
-                    .bind(r.successor_hash)
-                    .bind(&family_id)
-                    .bind(r.now)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE refresh_families SET last_used_at = $1 WHERE id = $2")
-                    .bind(r.now)
-                    .bind(&family_id)
-                    .execute(&mut *tx)
-                    .await?;
                 tx.commit().await?;
                 Ok(RotateOutcome::Rotated(rotated))
             }

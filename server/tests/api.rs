@@ -885,6 +885,20 @@ async fn cross_site_refresh_and_signout_are_rejected_and_nothing_rotates(b: Back
             .await
             >= 8
     );
+    // A cross-site sign-in (login CSRF) is refused too.
+    let r = app
+        .send(
+            "POST",
+            "/api/auth/signin",
+            &[
+                ("origin", "http://evil.test"),
+                ("x-refresh-transport", "cookie"),
+            ],
+            Some(json!({"username": "vera", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.refresh_cookie().is_none());
     // Nothing was rotated or revoked: the cookie still refreshes, once.
     let r = app.refresh_cookie(&c, &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());

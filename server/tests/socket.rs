@@ -139,3 +139,64 @@ async fn the_server_refuses_to_start_with_a_short_secret() {
         "{err}"
     );
 }
+
+/// The real binary: env-var flags (`SESSION_API_SEED_DEMO=1`), the one start line with the URL,
+/// serving, and a graceful stop on SIGTERM.
+#[test]
+fn the_binary_prints_its_url_serves_and_stops_gracefully_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_session-api"))
+        .args(["--bind", "127.0.0.1:0"])
+        .env(
+            "SESSION_API_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("s.db").display()),
+        )
+        .env("SESSION_API_SECRET_FILE", dir.path().join("secret.key"))
+        .env("SESSION_API_SEED_DEMO", "1")
+        .env("SESSION_API_DEMO_PASSWORD", "demo-pass-xyz")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let url = loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("exited early: {seen:?}");
+        }
+        if let Some(u) = line.trim().strip_prefix("session-api listening on ") {
+            break u.to_owned();
+        }
+        seen.push(line);
+    };
+    assert_eq!(
+        seen.iter().filter(|l| l.contains("demo-pass-xyz")).count(),
+        3,
+        "{seen:?}"
+    );
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /api/test/all HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.to_ascii_lowercase().contains("\r\ndate: "), "{resp}");
+    assert!(resp.ends_with("Public Content."), "{resp}");
+    // SAFETY: sending a signal to our own child process by its id.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(rest.contains("session-api stopped"), "{rest}");
+}
