@@ -1,0 +1,824 @@
+//! The end-to-end harness: the real `session-api` (release build) serving the real release build
+//! of the app from `dist/`, and Chromium driven through chromedriver over WebDriver, all on
+//! 127.0.0.1 with free ports. Every process the harness starts is killed when its guard drops,
+//! which also happens when a test panics.
+//!
+//! - [`Server`]: `target/release/session-api` with a temporary SQLite database and secret; can be
+//!   stopped and restarted on the same port and data; reads `/metrics`.
+//! - [`Browser`]: `chromedriver` on a free port; opens WebDriver sessions ([`Page`]). Windows of
+//!   one session share cookies, storage and `BroadcastChannel`, like the tabs of one browser.
+//! - [`Page`]: what a test does in a window: go to a path, type, click, read text, wait.
+//! - [`tutorial`]: a small fake of the tutorial backend's contract (compatibility scenarios).
+
+pub mod tutorial;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::{Capabilities, Locator, WindowHandle};
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{json, Value};
+
+/// The workspace root (this crate lives in `<root>/e2e`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("e2e/ has a parent folder")
+        .to_path_buf()
+}
+
+/// `dist/` of the release build; panics with what to do when it is missing.
+pub fn dist_dir() -> PathBuf {
+    let dist = workspace_root().join("dist");
+    if !dist.join("index.html").is_file() {
+        panic!(
+            "{} is missing: build the release app and server first with `scripts/build-release` \
+             (scripts/test does that before running the end-to-end tests)",
+            dist.join("index.html").display()
+        );
+    }
+    dist
+}
+
+/// `target/release/session-api`; panics with what to do when it is missing.
+pub fn server_binary() -> PathBuf {
+    let bin = workspace_root().join("target/release/session-api");
+    if !bin.is_file() {
+        panic!(
+            "{} is missing: build the release app and server first with `scripts/build-release` \
+             (scripts/test does that before running the end-to-end tests)",
+            bin.display()
+        );
+    }
+    bin
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+/// A copy of `dist/` with another `config.json` (e.g. compatibility mode), in a temp folder that
+/// lives as long as the returned guard.
+pub fn dist_with_config(config: &Value) -> tempfile::TempDir {
+    let src = dist_dir();
+    let dir = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(&src).expect("read dist/") {
+        let entry = entry.expect("dist/ entry");
+        if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy dist/");
+        }
+    }
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::to_string_pretty(config).expect("config json"),
+    )
+    .expect("write config.json");
+    dir
+}
+
+/// Polls `check` every 100 ms until it yields `Some`, or panics after `timeout` saying `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() >= timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Kills a whole process group (the child was started as its leader), ignoring errors: used from
+/// `Drop`, where the process may already be gone.
+fn kill_group(child: &mut Child) {
+    let pid = child.id();
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+// ---- server -----------------------------------------------------------------------------
+
+/// How to start the server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// `--access-ttl`.
+    pub access_ttl: String,
+    /// `--refresh-ttl`.
+    pub refresh_ttl: String,
+    /// `--refresh-idle-ttl`.
+    pub refresh_idle_ttl: String,
+    /// `--refresh-grace`.
+    pub refresh_grace: String,
+    /// `--seed-demo` (accounts user / mod / admin with [`DEMO_PASSWORD`]).
+    pub seed_demo: bool,
+    /// `--static-dir`; `None` = the release build in `dist/`.
+    pub static_dir: Option<PathBuf>,
+}
+
+/// Password of the demo accounts the tests seed.
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            access_ttl: "4s".into(),
+            refresh_ttl: "1h".into(),
+            refresh_idle_ttl: "10m".into(),
+            refresh_grace: "5s".into(),
+            seed_demo: true,
+            static_dir: None,
+        }
+    }
+}
+
+/// A running `session-api`; killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    port: u16,
+    args: Vec<String>,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+    starts: u32,
+}
+
+impl Server {
+    /// Starts the server on a free port with a fresh database and secret and waits until it
+    /// answers.
+    pub async fn start(opts: ServerOptions) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let static_dir = opts.static_dir.clone().unwrap_or_else(dist_dir);
+        let origin = format!("http://127.0.0.1:{port}");
+        let mut args = vec![
+            "--bind".to_string(),
+            format!("127.0.0.1:{port}"),
+            "--database-url".into(),
+            format!("sqlite://{}", dir.path().join("session.db").display()),
+            "--secret-file".into(),
+            dir.path().join("secret.key").display().to_string(),
+            "--access-ttl".into(),
+            opts.access_ttl.clone(),
+            "--refresh-ttl".into(),
+            opts.refresh_ttl.clone(),
+            "--refresh-idle-ttl".into(),
+            opts.refresh_idle_ttl.clone(),
+            "--refresh-grace".into(),
+            opts.refresh_grace.clone(),
+            "--allowed-origin".into(),
+            origin,
+            "--static-dir".into(),
+            static_dir.display().to_string(),
+            "--demo-password".into(),
+            DEMO_PASSWORD.into(),
+        ];
+        if opts.seed_demo {
+            args.push("--seed-demo".into());
+        }
+        let mut server = Server {
+            child: None,
+            port,
+            args,
+            dir,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("http client"),
+            starts: 0,
+        };
+        server.spawn().await;
+        server
+    }
+
+    async fn spawn(&mut self) {
+        self.starts += 1;
+        let log_path = self.log_path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("server log file");
+        let child = Command::new(server_binary())
+            .args(&self.args)
+            .env("RUST_LOG", "session_api=info,tower_http=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start target/release/session-api");
+        self.child = Some(child);
+        let url = format!("{}/metrics", self.url());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "session-api exited with {status} at start; its log:\n{}",
+                    self.log()
+                );
+            }
+            if let Ok(r) = self.http.get(&url).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                panic!(
+                    "session-api did not answer within 20 s; its log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// Everything the server printed so far (all runs).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Kills the server (like a crash: no graceful shutdown) and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_group(&mut child);
+        }
+    }
+
+    /// Starts the server again with the same port, database and secret.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().await;
+    }
+
+    /// The server's `/metrics` (counters restart from 0 with the process).
+    pub async fn metrics(&self) -> Metrics {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.url()))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("read /metrics");
+        Metrics::parse(&text)
+    }
+
+    /// A plain HTTP client for calling the API directly (no cookies kept).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Signs in over plain HTTP (body transport: the answer carries both tokens).
+    pub async fn sign_in_direct(&self, username: &str, password: &str) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/api/auth/signin", self.url()))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("POST /api/auth/signin");
+        assert!(r.status().is_success(), "direct sign-in: {}", r.status());
+        r.json().await.expect("sign-in JSON")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("---- session-api log (last {} lines) ----", tail.len());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        self.stop();
+    }
+}
+
+/// Counters of a Prometheus text exposition, keyed by `name{labels}`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics(pub BTreeMap<String, f64>);
+
+impl Metrics {
+    /// Parses `name{labels} value` lines (comments skipped).
+    pub fn parse(text: &str) -> Metrics {
+        Metrics(
+            text.lines()
+                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+                .filter_map(|l| {
+                    let (k, v) = l.rsplit_once(' ')?;
+                    Some((k.trim().to_string(), v.trim().parse().ok()?))
+                })
+                .collect(),
+        )
+    }
+
+    /// The value of `key` (`name{labels}`), 0 when absent.
+    pub fn get(&self, key: &str) -> f64 {
+        self.0.get(key).copied().unwrap_or(0.0)
+    }
+
+    /// `session_api_refreshes_total{outcome="…"}`.
+    pub fn refreshes(&self, outcome: &str) -> u64 {
+        self.get(&format!(
+            "session_api_refreshes_total{{outcome=\"{outcome}\"}}"
+        )) as u64
+    }
+
+    /// Refresh requests of every outcome.
+    pub fn refreshes_all(&self) -> u64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.starts_with("session_api_refreshes_total{"))
+            .map(|(_, v)| *v as u64)
+            .sum()
+    }
+
+    /// `session_api_signins_total{outcome="…"}`.
+    pub fn signins(&self, outcome: &str) -> u64 {
+        self.get(&format!(
+            "session_api_signins_total{{outcome=\"{outcome}\"}}"
+        )) as u64
+    }
+
+    /// `session_api_http_responses_total{status="…"}`.
+    pub fn responses(&self, status: u16) -> u64 {
+        self.get(&format!(
+            "session_api_http_responses_total{{status=\"{status}\"}}"
+        )) as u64
+    }
+}
+
+// ---- browser ----------------------------------------------------------------------------
+
+/// Chromium flags for running as root in a container, without reaching the internet.
+pub const CHROMIUM_ARGS: [&str; 10] = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1200,900",
+    "--no-default-browser-check",
+];
+
+/// A running chromedriver (and the Chromium processes of its sessions); killed when dropped.
+pub struct Browser {
+    driver: Child,
+    port: u16,
+    _profiles: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and waits until it is ready.
+    pub async fn start() -> Browser {
+        let port = free_port();
+        let driver_bin =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let driver = Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("could not start {driver_bin} ({e}); scripts/setup --test installs it")
+            });
+        let browser = Browser {
+            driver,
+            port,
+            _profiles: tempfile::tempdir().expect("temp dir"),
+        };
+        let status = format!("http://127.0.0.1:{port}/status");
+        let http = reqwest::Client::builder().no_proxy().build().expect("http");
+        wait_for(
+            "chromedriver to answer /status",
+            Duration::from_secs(20),
+            || {
+                let http = http.clone();
+                let status = status.clone();
+                async move {
+                    let r = http.get(&status).send().await.ok()?;
+                    let v: Value = r.json().await.ok()?;
+                    v["value"]["ready"].as_bool().filter(|r| *r)
+                }
+            },
+        )
+        .await;
+        browser
+    }
+
+    /// A new WebDriver session (a fresh browser profile: its own cookies and storage) on the
+    /// app at `base` (`http://127.0.0.1:PORT`).
+    pub async fn session(&self, base: &str) -> Page {
+        let mut caps = Capabilities::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": "/usr/bin/chromium", "args": CHROMIUM_ARGS }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("open a WebDriver session in Chromium");
+        let window = client.window().await.expect("current window");
+        Page {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+            window,
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Chromium runs in chromedriver's process group: one kill ends both.
+        kill_group(&mut self.driver);
+    }
+}
+
+/// One window of a WebDriver session, on the app at `base`.
+#[derive(Clone)]
+pub struct Page {
+    /// The WebDriver client (shared by every window of the session).
+    pub client: Client,
+    base: String,
+    window: WindowHandle,
+}
+
+impl Page {
+    /// Opens another window of the same session (same cookies, storage, BroadcastChannel) and
+    /// loads `path` in it. The returned page switches to its window before each command.
+    pub async fn new_window(&self, path: &str) -> Page {
+        let w = self.client.new_window(false).await.expect("new window");
+        let page = Page {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            window: w.handle,
+        };
+        page.goto(path).await;
+        page
+    }
+
+    /// Makes this page's window the one the commands go to.
+    pub async fn focus(&self) {
+        self.client
+            .switch_to_window(self.window.clone())
+            .await
+            .expect("switch window");
+    }
+
+    /// Loads `path` (a full page load).
+    pub async fn goto(&self, path: &str) {
+        self.focus().await;
+        self.client
+            .goto(&format!("{}{}", self.base, path))
+            .await
+            .unwrap_or_else(|e| panic!("load {path}: {e}"));
+    }
+
+    /// Reloads the page.
+    pub async fn reload(&self) {
+        self.focus().await;
+        self.client.refresh().await.expect("reload");
+    }
+
+    /// Navigates inside the SPA (history.pushState + popstate), keeping the tab's session.
+    pub async fn spa_goto(&self, path: &str) {
+        self.js(
+            "history.pushState(null, '', arguments[0]); \
+             window.dispatchEvent(new PopStateEvent('popstate', { state: null }));",
+            vec![json!(path)],
+        )
+        .await;
+    }
+
+    /// Runs a script in the page and returns its value.
+    pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.focus().await;
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// The current path (with the query).
+    pub async fn path(&self) -> String {
+        self.js("return location.pathname + location.search;", vec![])
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The text of the first element matching `selector`, if there is one.
+    pub async fn text_of(&self, selector: &str) -> Option<String> {
+        self.js(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+            vec![json!(selector)],
+        )
+        .await
+        .as_str()
+        .map(str::to_string)
+    }
+
+    /// Whether an element matches `selector`.
+    pub async fn exists(&self, selector: &str) -> bool {
+        self.js(
+            "return document.querySelector(arguments[0]) !== null;",
+            vec![json!(selector)],
+        )
+        .await
+        .as_bool()
+        .unwrap_or(false)
+    }
+
+    /// Waits until `selector` matches and returns its text.
+    pub async fn wait_text(&self, selector: &str, timeout: Duration) -> String {
+        wait_for(&format!("{selector} to appear"), timeout, || {
+            self.text_of(selector)
+        })
+        .await
+    }
+
+    /// Waits until the text of `selector` satisfies `pred`, returning it.
+    pub async fn wait_text_where(
+        &self,
+        selector: &str,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let pred = &pred;
+        wait_for(what, timeout, || async move {
+            self.text_of(selector).await.filter(|t| pred(t))
+        })
+        .await
+    }
+
+    /// Types `text` into the element matching `selector`, like a person (key events).
+    pub async fn type_into(&self, selector: &str, text: &str) {
+        self.focus().await;
+        let e = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("find {selector}: {e}"));
+        e.send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
+    }
+
+    /// Clicks the element matching `selector` (waiting for it up to 10 s).
+    pub async fn click(&self, selector: &str) {
+        self.focus().await;
+        let e = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("find {selector}: {e}"));
+        e.click()
+            .await
+            .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+    }
+
+    /// Clicks the navigation's "Log out" button.
+    pub async fn click_logout(&self) {
+        self.focus().await;
+        let e = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(
+                "//nav[@aria-label='Main']//button[normalize-space()='Log out']",
+            ))
+            .await
+            .expect("the Log out button");
+        e.click().await.expect("click Log out");
+    }
+
+    /// Clicks the inspector's own controls through the DOM: they are the test's instruments, not
+    /// what the scenario is about, and the toasts (fixed, bottom right) can cover the footer's
+    /// toggle for a few seconds after an event.
+    pub async fn click_instrument(&self, selector: &str) {
+        let sel = selector.to_string();
+        wait_for(&format!("{selector} to be clickable"), Duration::from_secs(10), || {
+            let sel = sel.clone();
+            async move {
+                self.js(
+                    "const e = document.querySelector(arguments[0]); if (!e) return false; e.click(); return true;",
+                    vec![json!(sel)],
+                )
+                .await
+                .as_bool()
+                .filter(|clicked| *clicked)
+            }
+        })
+        .await;
+    }
+
+    /// Clicks the navigation link labelled `label` (Home / User / Moderator / Admin / …).
+    pub async fn click_nav(&self, label: &str) {
+        self.focus().await;
+        let xpath = format!("//nav[@aria-label='Main']//a[normalize-space()='{label}']");
+        let e = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("nav link {label}: {e}"));
+        e.click()
+            .await
+            .unwrap_or_else(|e| panic!("click nav link {label}: {e}"));
+    }
+
+    /// Whether the navigation shows the signed-in state (a "Log out" button).
+    pub async fn nav_signed_in(&self) -> bool {
+        self.js(
+            "const n = document.querySelector('nav[aria-label=Main]'); \
+             return !!n && [...n.querySelectorAll('button')].some(b => b.textContent.trim() === 'Log out');",
+            vec![],
+        )
+        .await
+        .as_bool()
+        .unwrap_or(false)
+    }
+
+    /// Signs in through the login form (typing and clicking) and waits until signed in.
+    pub async fn sign_in(&self, username: &str, password: &str, remember: bool) {
+        self.goto("/login").await;
+        self.type_into("input[name=username]", username).await;
+        self.type_into("input[name=password]", password).await;
+        if remember {
+            self.click("input#remember").await;
+        }
+        self.click("button[type=submit]").await;
+        let what = format!("{username} to be signed in (nav with Log out)");
+        wait_for(&what, Duration::from_secs(15), || async {
+            if self.nav_signed_in().await {
+                return Some(());
+            }
+            if let Some(err) = self.text_of("[data-testid=login-error]").await {
+                panic!("sign-in of {username} failed: {err}");
+            }
+            None
+        })
+        .await;
+    }
+
+    /// Opens the inspector panel of the footer (it records events from the page's start).
+    pub async fn open_inspector(&self) {
+        if !self.exists("[data-testid=inspector]").await {
+            self.click_instrument("[data-testid=inspector-toggle]")
+                .await;
+        }
+        self.wait_text("[data-testid=insp-status]", Duration::from_secs(5))
+            .await;
+    }
+
+    /// A number shown by the inspector (`insp-refreshes`, `insp-401`, `insp-sent`, …).
+    pub async fn inspector_number(&self, testid: &str) -> u64 {
+        let sel = format!("[data-testid={testid}]");
+        let text = self
+            .text_of(&sel)
+            .await
+            .unwrap_or_else(|| panic!("{sel} is not shown (inspector closed?)"));
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{sel} is not a number: {text:?}"))
+    }
+
+    /// The inspector's status text ("SignedIn", "SignedOut { reason: … }", + " (degraded)").
+    pub async fn inspector_status(&self) -> String {
+        self.text_of("[data-testid=insp-status]")
+            .await
+            .unwrap_or_default()
+    }
+
+    /// The inspector's event log, oldest first.
+    pub async fn event_log(&self) -> Vec<String> {
+        let v = self
+            .js(
+                "return [...document.querySelectorAll('[data-testid=event-log] li')].map(li => li.textContent);",
+                vec![],
+            )
+            .await;
+        let mut items: Vec<String> = v
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        items.reverse();
+        items
+    }
+
+    /// Clicks `fire-10` / `fire-50` and waits for that burst's result line, returning it.
+    /// A MutationObserver records the texts the result line goes through, so the result of an
+    /// earlier, identical burst is not taken for this one's.
+    pub async fn fire(&self, k: usize) -> String {
+        self.js(
+            "window.__burst = []; \
+             if (!window.__burstObserver) { \
+               window.__burstObserver = new MutationObserver(() => { \
+                 const e = document.querySelector('[data-testid=burst-result]'); \
+                 const a = window.__burst; \
+                 if (e && a[a.length - 1] !== e.textContent) a.push(e.textContent); \
+               }); \
+               window.__burstObserver.observe(document.body, { subtree: true, childList: true, characterData: true }); \
+             }",
+            vec![],
+        )
+        .await;
+        self.click_instrument(&format!("[data-testid=fire-{k}]"))
+            .await;
+        wait_for(
+            &format!("the burst of {k} calls to finish"),
+            Duration::from_secs(30),
+            || async {
+                self.js(
+                    "const a = window.__burst || []; \
+                     const i = a.findIndex(t => t.includes('in flight')); \
+                     if (i < 0) return null; \
+                     return a.slice(i + 1).find(t => t.startsWith(arguments[0])) || null;",
+                    vec![json!(format!("{k} calls: "))],
+                )
+                .await
+                .as_str()
+                .map(str::to_string)
+            },
+        )
+        .await
+    }
+
+    /// Everything useful for a failure message: path, status, storage, event log.
+    pub async fn diagnostics(&self) -> String {
+        let v = self
+            .js(
+                "const q = s => { const e = document.querySelector(s); return e ? e.textContent : null; }; \
+                 return { path: location.pathname + location.search, \
+                          status: q('[data-testid=insp-status]'), \
+                          notice: q('[data-testid=login-notice]'), \
+                          banner: q('[data-testid=offline-banner]'), \
+                          toasts: q('[data-testid=toasts]'), \
+                          local: Object.fromEntries(Object.entries(localStorage)), \
+                          session: Object.fromEntries(Object.entries(sessionStorage)), \
+                          log: [...document.querySelectorAll('[data-testid=event-log] li')].map(li => li.textContent).reverse() };",
+                vec![],
+            )
+            .await;
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+}
