@@ -186,6 +186,27 @@ async fn compatibility_mode_works_against_the_tutorial_backend() {
         "a call was sent with an expired token"
     );
 
+    // A token the backend refuses (bad signature): its text/plain 401 on a closed connection
+    // must lead to one refresh and a retry, not to a logout.
+    let refreshed = Counters::get(&c.refresh_ok);
+    page.js(
+        "const u = JSON.parse(localStorage.getItem('user')); \
+         const t = u.accessToken; \
+         u.accessToken = t.slice(0, -4) + (t.endsWith('AAAA') ? 'BBBB' : 'AAAA'); \
+         localStorage.setItem('user', JSON.stringify(u));",
+        vec![],
+    )
+    .await;
+    reload_keeps_session(&page).await;
+    assert_eq!(
+        Counters::get(&c.unauthorized),
+        1,
+        "{}",
+        page.diagnostics().await
+    );
+    assert_eq!(Counters::get(&c.refresh_ok), refreshed + 1);
+    assert_eq!(Counters::get(&c.signins), 1);
+
     log_out(&page).await;
     // Best effort sign-out: the tutorial has none (404); the app must not care, nor loop.
     tokio::time::sleep(TTL).await;

@@ -91,7 +91,9 @@ async fn four_tabs_refresh_like_one_and_log_out_together() {
         "{m3:?}"
     );
     assert_eq!(m3.responses(401), 0, "{m3:?}");
+    let mut visibility = Vec::new();
     for (i, tab) in tabs.iter().enumerate() {
+        visibility.push(tab.js("return document.visibilityState;", vec![]).await);
         tab.open_inspector().await;
         assert_eq!(
             tab.inspector_status().await,
@@ -130,7 +132,7 @@ async fn four_tabs_refresh_like_one_and_log_out_together() {
         );
     }
     eprintln!(
-        "scenario 4: one tab {one_tab} refreshes, four tabs {four_tabs}; all signed out {elapsed:?} after the click; notices {notices:?}"
+        "scenario 4: one tab {one_tab} refreshes, four tabs {four_tabs} (visibility {visibility:?}); all signed out {elapsed:?} after the click; notices {notices:?}"
     );
 }
 
