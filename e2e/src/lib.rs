@@ -482,6 +482,33 @@ impl Drop for Browser {
     }
 }
 
+/// A Chrome DevTools Protocol command sent through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()),
+        )
+    }
+}
+
 /// One window of a WebDriver session, on the app at `base`.
 #[derive(Clone)]
 pub struct Page {
@@ -495,14 +522,43 @@ impl Page {
     /// Opens another window of the same session (same cookies, storage, BroadcastChannel) and
     /// loads `path` in it. The returned page switches to its window before each command.
     pub async fn new_window(&self, path: &str) -> Page {
-        let w = self.client.new_window(false).await.expect("new window");
-        let page = Page {
+        self.open(path, false).await
+    }
+
+    /// Opens another tab of the same session's window and loads `path` in it; the tab the
+    /// commands go to is brought to the front, the others are hidden (throttled timers).
+    pub async fn new_tab(&self, path: &str) -> Page {
+        self.open(path, true).await
+    }
+
+    async fn open(&self, path: &str, as_tab: bool) -> Page {
+        let page = self.blank(as_tab).await;
+        page.goto(path).await;
+        page
+    }
+
+    /// Opens another tab of the same session without loading anything (`about:blank`).
+    pub async fn new_blank_tab(&self) -> Page {
+        self.blank(true).await
+    }
+
+    async fn blank(&self, as_tab: bool) -> Page {
+        let w = self.client.new_window(as_tab).await.expect("new window");
+        Page {
             client: self.client.clone(),
             base: self.base.clone(),
             window: w.handle,
-        };
-        page.goto(path).await;
-        page
+        }
+    }
+
+    /// Starts loading `path` after `delay_ms` without waiting for it: several pages can so be
+    /// made to load (and restore their sessions) at the same moment.
+    pub async fn goto_after(&self, path: &str, delay_ms: u64) {
+        self.js(
+            "const [url, ms] = arguments; setTimeout(() => location.assign(url), ms);",
+            vec![json!(format!("{}{}", self.base, path)), json!(delay_ms)],
+        )
+        .await;
     }
 
     /// Makes this page's window the one the commands go to.
@@ -545,6 +601,26 @@ impl Page {
             .execute(script, args)
             .await
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Runs a Chrome DevTools Protocol command on this window's page.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.focus().await;
+        self.client
+            .issue_cmd(Cdp {
+                cmd: cmd.to_string(),
+                params,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
+    }
+
+    /// Freezes the page (what Chromium does to a background tab to save power: no timers, no
+    /// tasks) or makes it active again.
+    pub async fn set_frozen(&self, frozen: bool) {
+        let state = if frozen { "frozen" } else { "active" };
+        self.cdp("Page.setWebLifecycleState", json!({ "state": state }))
+            .await;
     }
 
     /// The current path (with the query).

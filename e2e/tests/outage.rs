@@ -41,6 +41,11 @@ async fn the_session_survives_a_server_restart_and_the_app_shows_it_is_offline()
         page.exists("[data-testid=offline-banner]").await,
         "the banner went away while the server was still down"
     );
+    // Calls made meanwhile fail (nothing answers) but must not end the session.
+    let during = page.fire(10).await;
+    assert_eq!(during, "10 calls: 0 ok, 10 failed");
+    assert!(page.nav_signed_in().await, "{}", page.diagnostics().await);
+    assert!(page.inspector_status().await.starts_with("SignedIn"));
 
     server.restart().await;
     let restarted = Instant::now();

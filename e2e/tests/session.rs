@@ -236,3 +236,48 @@ async fn a_burst_of_calls_on_an_expired_token_makes_exactly_one_refresh() {
         .await;
     assert_eq!(page.inspector_status().await, "SignedIn");
 }
+
+/// Scenario 3, the sleeping-tab form: the page is frozen (as Chromium freezes background tabs)
+/// past the token's expiry, then woken, and a burst of K calls is fired at once. The overdue
+/// proactive timer and the burst race: whatever wins, there must be exactly one refresh request
+/// and every call must succeed.
+#[tokio::test]
+async fn a_burst_right_after_a_frozen_tab_wakes_makes_exactly_one_refresh() {
+    let server = Server::start(ServerOptions::default()).await;
+    let browser = Browser::start().await;
+    let page = browser.session(&server.url()).await;
+
+    page.sign_in("user", DEMO_PASSWORD, false).await;
+    page.click_nav("User").await;
+    page.wait_text("[data-testid=content]", Duration::from_secs(10))
+        .await;
+    page.open_inspector().await;
+
+    for k in [10usize, 50] {
+        page.set_frozen(true).await;
+        let frozen = server.metrics().await;
+        tokio::time::sleep(TTL + Duration::from_millis(500)).await;
+        let before = server.metrics().await;
+        assert_eq!(
+            before.refreshes_all(),
+            frozen.refreshes_all(),
+            "a frozen page refreshed"
+        );
+        page.set_frozen(false).await;
+        let result = page.fire(k).await;
+        let after = server.metrics().await;
+        assert_eq!(
+            result,
+            format!("{k} calls: {k} ok, 0 failed"),
+            "{}",
+            page.diagnostics().await
+        );
+        assert_eq!(
+            after.refreshes_all() - before.refreshes_all(),
+            1,
+            "K = {k}: refresh requests after the wake"
+        );
+        assert_eq!(after.responses(401) - before.responses(401), 0);
+    }
+    assert_eq!(page.inspector_status().await, "SignedIn");
+}
