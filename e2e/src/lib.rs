@@ -408,18 +408,23 @@ pub const CHROMIUM_ARGS: [&str; 10] = [
 pub struct Browser {
     driver: Child,
     port: u16,
-    _profiles: tempfile::TempDir,
+    sessions: std::sync::Mutex<Vec<String>>,
+    /// TMPDIR of chromedriver and Chromium: their profiles and scratch folders go here and are
+    /// removed with the guard.
+    _tmp: tempfile::TempDir,
 }
 
 impl Browser {
     /// Starts chromedriver on a free port and waits until it is ready.
     pub async fn start() -> Browser {
         let port = free_port();
+        let tmp = tempfile::tempdir().expect("temp dir");
         let driver_bin =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
+            .env("TMPDIR", tmp.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -431,7 +436,8 @@ impl Browser {
         let browser = Browser {
             driver,
             port,
-            _profiles: tempfile::tempdir().expect("temp dir"),
+            sessions: std::sync::Mutex::new(Vec::new()),
+            _tmp: tmp,
         };
         let status = format!("http://127.0.0.1:{port}/status");
         let http = reqwest::Client::builder().no_proxy().build().expect("http");
@@ -466,6 +472,12 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
             .expect("open a WebDriver session in Chromium");
+        if let Ok(Some(id)) = client.session_id().await {
+            self.sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(id);
+        }
         let window = client.window().await.expect("current window");
         Page {
             client,
@@ -475,9 +487,36 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Ends a WebDriver session with a blocking request (usable from `Drop`): chromedriver then
+    /// quits that Chromium cleanly.
+    fn delete_session(&self, id: &str) {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+        let request = format!(
+            "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        );
+        if stream.write_all(request.as_bytes()).is_ok() {
+            // chromedriver answers once Chromium has quit; the first bytes are enough.
+            let mut answer = [0u8; 1024];
+            let _ = stream.read(&mut answer);
+        }
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Chromium runs in chromedriver's process group: one kill ends both.
+        let sessions =
+            std::mem::take(&mut *self.sessions.lock().unwrap_or_else(|e| e.into_inner()));
+        for id in sessions {
+            self.delete_session(&id);
+        }
+        // Whatever is left (Chromium runs in chromedriver's process group): one kill ends it.
         kill_group(&mut self.driver);
     }
 }

@@ -191,6 +191,8 @@ async fn a_burst_of_calls_on_an_expired_token_makes_exactly_one_refresh() {
         .await;
 
     for k in [10usize, 50] {
+        // A refresh already on the wire when the tab went idle lands before this snapshot.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let idle = server.metrics().await;
         tokio::time::sleep(TTL + Duration::from_millis(500)).await;
         let before = server.metrics().await;
@@ -255,6 +257,7 @@ async fn a_burst_right_after_a_frozen_tab_wakes_makes_exactly_one_refresh() {
 
     for k in [10usize, 50] {
         page.set_frozen(true).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let frozen = server.metrics().await;
         tokio::time::sleep(TTL + Duration::from_millis(500)).await;
         let before = server.metrics().await;
