@@ -409,6 +409,8 @@ pub struct Browser {
     driver: Child,
     port: u16,
     sessions: std::sync::Mutex<Vec<String>>,
+    /// One browser at a time in this process (see [`Browser::start`]).
+    _serial: tokio::sync::OwnedMutexGuard<()>,
     /// TMPDIR of chromedriver and Chromium: their profiles and scratch folders go here and are
     /// removed with the guard.
     _tmp: tempfile::TempDir,
@@ -416,7 +418,18 @@ pub struct Browser {
 
 impl Browser {
     /// Starts chromedriver on a free port and waits until it is ready.
+    ///
+    /// The scenarios measure time (refresh counts per lifetime, sign-out within 2 s): two of them
+    /// sharing two cores would disturb each other. So a test binary runs one browser at a time,
+    /// even when libtest runs tests on several threads; a test waits here for the previous one.
     pub async fn start() -> Browser {
+        static SERIAL: std::sync::OnceLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+            std::sync::OnceLock::new();
+        let serial = SERIAL
+            .get_or_init(Default::default)
+            .clone()
+            .lock_owned()
+            .await;
         let port = free_port();
         let tmp = tempfile::tempdir().expect("temp dir");
         let driver_bin =
@@ -437,6 +450,7 @@ impl Browser {
             driver,
             port,
             sessions: std::sync::Mutex::new(Vec::new()),
+            _serial: serial,
             _tmp: tmp,
         };
         let status = format!("http://127.0.0.1:{port}/status");
@@ -935,5 +949,36 @@ impl Page {
             )
             .await;
         serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_read_by_name_and_labels() {
+        let m = Metrics::parse(
+            "# HELP x y\n# TYPE session_api_refreshes_total counter\n\
+             session_api_refreshes_total{outcome=\"ok\"} 7\n\
+             session_api_refreshes_total{outcome=\"reuse_detected\"} 1\n\
+             session_api_signins_total{outcome=\"ok\"} 2\n\
+             session_api_http_responses_total{status=\"401\"} 3\n\
+             session_api_http_request_duration_seconds_sum 0.25\n",
+        );
+        assert_eq!(m.refreshes("ok"), 7);
+        assert_eq!(m.refreshes("grace"), 0);
+        assert_eq!(m.refreshes_all(), 8);
+        assert_eq!(m.signins("ok"), 2);
+        assert_eq!(m.responses(401), 3);
+        assert_eq!(m.responses(500), 0);
+        assert_eq!(m.get("session_api_http_request_duration_seconds_sum"), 0.25);
+    }
+
+    #[test]
+    fn free_ports_are_on_loopback_and_bindable() {
+        let p = free_port();
+        assert!(p > 0);
+        assert!(TcpListener::bind(("127.0.0.1", p)).is_ok());
     }
 }
