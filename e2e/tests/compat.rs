@@ -207,7 +207,27 @@ async fn compatibility_mode_works_against_the_tutorial_backend() {
     assert_eq!(Counters::get(&c.refresh_ok), refreshed + 1);
     assert_eq!(Counters::get(&c.signins), 1);
 
+    // A second tab shares the stored session; the logout (404 on the server) ends both.
+    let other = page.new_tab("/user").await;
+    assert_eq!(
+        other
+            .wait_text("[data-testid=content]", Duration::from_secs(10))
+            .await,
+        "User Content."
+    );
     log_out(&page).await;
+    let notice = wait_for(
+        "the other tab to be signed out too",
+        Duration::from_secs(2),
+        || async {
+            if other.nav_signed_in().await {
+                return None;
+            }
+            other.text_of("[data-testid=login-notice]").await
+        },
+    )
+    .await;
+    assert!(notice.contains("another tab"), "{notice:?}");
     // Best effort sign-out: the tutorial has none (404); the app must not care, nor loop.
     tokio::time::sleep(TTL).await;
     assert!(Counters::get(&c.signout_attempts) <= 1);
@@ -219,4 +239,63 @@ async fn compatibility_mode_works_against_the_tutorial_backend() {
         "refreshes after the logout"
     );
     assert!(page.text_of("[data-testid=login-error]").await.is_none());
+}
+
+/// The engine's claim (issue 5): a browser clock that is 10 minutes off still refreshes at the
+/// right moment, here against the backend that sends no `expiresIn` (expiry from `exp` and the
+/// clock offset). `Date.now` of the page is shifted before any script runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_clock_ten_minutes_fast_still_refreshes_in_time_against_the_tutorial_backend() {
+    let dist = dist_with_config(&compat_config());
+    let fake = TutorialBackend::start(
+        dist.path().to_path_buf(),
+        DEMO_PASSWORD,
+        TTL.as_secs(),
+        3600,
+    )
+    .await;
+    let c = fake.counters.clone();
+    let browser = Browser::start().await;
+    let page = browser.session(&fake.url()).await;
+    page.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": "(() => { const now = Date.now.bind(Date); Date.now = () => now() + 600000; })();" }),
+    )
+    .await;
+
+    let t0 = std::time::Instant::now();
+    sign_in_compat(&page).await;
+    let skew = page
+        .js("return Date.now() - new Date().getTime();", vec![])
+        .await;
+    assert!(
+        skew.as_f64().is_some_and(|s| s >= 599_000.0),
+        "clock not shifted: {skew}"
+    );
+    let window = TTL * 3;
+    while t0.elapsed() + Duration::from_millis(1500) < window {
+        assert_eq!(
+            page.fire(10).await,
+            "10 calls: 10 ok, 0 failed",
+            "{}",
+            page.diagnostics().await
+        );
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    tokio::time::sleep(window.saturating_sub(t0.elapsed())).await;
+    // exp and iat have a 1 s resolution: these tokens really live 3 to 4 s, so up to one more
+    // refresh than lifetimes is right; a storm (one per call, or per second) is not.
+    let refreshes = Counters::get(&c.refresh_ok);
+    assert!(
+        (2..=5).contains(&refreshes),
+        "{refreshes} refreshes in 3 lifetimes with a clock 10 min fast: {}",
+        page.diagnostics().await
+    );
+    assert_eq!(
+        Counters::get(&c.unauthorized),
+        0,
+        "calls sent with an expired token"
+    );
+    assert_eq!(Counters::get(&c.refresh_rejected), 0);
+    assert_eq!(page.inspector_status().await, "SignedIn");
 }
