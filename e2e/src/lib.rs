@@ -9,6 +9,14 @@
 //!   one session share cookies, storage and `BroadcastChannel`, like the tabs of one browser.
 //! - [`Page`]: what a test does in a window: go to a path, type, click, read text, wait.
 //! - [`tutorial`]: a small fake of the tutorial backend's contract (compatibility scenarios).
+//!
+//! The scenarios of issue 7 live in `tests/`: `session.rs` (1 sign-up/reload, 2 five lifetimes,
+//! 3 bursts on an expired token), `tabs.rs` (4 four tabs, 6 session ended elsewhere),
+//! `outage.rs` (5 server restart), `compat.rs` (7 compatibility mode), `roles.rs` (8 boards).
+//!
+//! Running: `scripts/build-release` first (the tests use `dist/` and
+//! `target/release/session-api`), then `cargo test -p e2e -- --test-threads=1`, or one test:
+//! `cargo test -p e2e --test tabs four_tabs`. `scripts/test` does both.
 
 pub mod tutorial;
 
