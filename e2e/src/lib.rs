@@ -111,14 +111,16 @@ where
     }
 }
 
-/// Kills a whole process group (the child was started as its leader), ignoring errors: used from
-/// `Drop`, where the process may already be gone.
+/// Kills the process group our child leads (it and what it started), ignoring errors: used from
+/// `Drop`, where the process may already be gone. Only while the child has not been reaped: its
+/// pid, and so the group id, cannot belong to anyone else then.
 fn kill_group(child: &mut Child) {
-    let pid = child.id();
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
-        .stderr(Stdio::null())
-        .status();
+    if let Ok(None) = child.try_wait() {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .stderr(Stdio::null())
+            .status();
+    }
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -165,15 +167,27 @@ pub struct Server {
     args: Vec<String>,
     dir: tempfile::TempDir,
     http: reqwest::Client,
-    starts: u32,
 }
 
 impl Server {
     /// Starts the server on a free port with a fresh database and secret and waits until it
     /// answers.
     pub async fn start(opts: ServerOptions) -> Server {
+        // The free port may be taken by someone else before the server binds it: try another.
+        for _ in 0..2 {
+            let port = free_port();
+            if let Ok(server) = Self::start_on(&opts, port).await {
+                return server;
+            }
+        }
+        match Self::start_on(&opts, free_port()).await {
+            Ok(server) => server,
+            Err(log) => panic!("session-api did not start; its log:\n{log}"),
+        }
+    }
+
+    async fn start_on(opts: &ServerOptions, port: u16) -> Result<Server, String> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let static_dir = opts.static_dir.clone().unwrap_or_else(dist_dir);
         let origin = format!("http://127.0.0.1:{port}");
         let mut args = vec![
@@ -211,14 +225,13 @@ impl Server {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("http client"),
-            starts: 0,
         };
-        server.spawn().await;
-        server
+        server.spawn().await?;
+        Ok(server)
     }
 
-    async fn spawn(&mut self) {
-        self.starts += 1;
+    /// Starts the process and waits until it answers; `Err(log)` when it exits at start.
+    async fn spawn(&mut self) -> Result<(), String> {
         let log_path = self.log_path();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -243,14 +256,12 @@ impl Server {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!(
-                    "session-api exited with {status} at start; its log:\n{}",
-                    self.log()
-                );
+                self.child = None;
+                return Err(format!("exited with {status} at start\n{}", self.log()));
             }
             if let Ok(r) = self.http.get(&url).send().await {
                 if r.status().is_success() {
-                    return;
+                    return Ok(());
                 }
             }
             if start.elapsed() > Duration::from_secs(20) {
@@ -292,7 +303,9 @@ impl Server {
     /// Starts the server again with the same port, database and secret.
     pub async fn restart(&mut self) {
         self.stop();
-        self.spawn().await;
+        if let Err(log) = self.spawn().await {
+            panic!("session-api did not restart on port {}: {log}", self.port);
+        }
     }
 
     /// The server's `/metrics` (counters restart from 0 with the process).
