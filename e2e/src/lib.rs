@@ -279,11 +279,6 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("server.log")
     }
@@ -658,16 +653,6 @@ impl Page {
         self.client.refresh().await.expect("reload");
     }
 
-    /// Navigates inside the SPA (history.pushState + popstate), keeping the tab's session.
-    pub async fn spa_goto(&self, path: &str) {
-        self.js(
-            "history.pushState(null, '', arguments[0]); \
-             window.dispatchEvent(new PopStateEvent('popstate', { state: null }));",
-            vec![json!(path)],
-        )
-        .await;
-    }
-
     /// Runs a script in the page and returns its value.
     pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
         self.focus().await;
@@ -732,21 +717,6 @@ impl Page {
     pub async fn wait_text(&self, selector: &str, timeout: Duration) -> String {
         wait_for(&format!("{selector} to appear"), timeout, || {
             self.text_of(selector)
-        })
-        .await
-    }
-
-    /// Waits until the text of `selector` satisfies `pred`, returning it.
-    pub async fn wait_text_where(
-        &self,
-        selector: &str,
-        timeout: Duration,
-        what: &str,
-        pred: impl Fn(&str) -> bool,
-    ) -> String {
-        let pred = &pred;
-        wait_for(what, timeout, || async move {
-            self.text_of(selector).await.filter(|t| pred(t))
         })
         .await
     }
