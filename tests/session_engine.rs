@@ -414,6 +414,28 @@ fn three_second_tokens_do_not_storm() {
 }
 
 #[test]
+fn a_timer_that_fires_a_little_early_rearms_instead_of_stalling_proactive_refresh() {
+    // setTimeout takes whole milliseconds and refresh times are fractional: the timer can wake
+    // a fraction of a millisecond before the refresh is due. That must re-arm the timer, not
+    // leave the session without proactive refreshes until a wake trigger happens to come.
+    let w = World::new(Flavor::Ours);
+    w.server.borrow_mut().access_ttl_s = 4;
+    w.clock.early_ms.set(0.9);
+    let t = w.open_tab(config(StorageMode::Cookie));
+    w.login(&t, "alice");
+    // No API calls and no wake triggers: only the proactive timer can refresh. 40 s is
+    // 10 lifetimes, fewer than the 15 s wall-clock check could make up for.
+    w.advance(40_000.0);
+    let c = w.counts();
+    assert!(
+        (10..=15).contains(&c.refresh),
+        "{} proactive refreshes in 10 token lifetimes",
+        c.refresh
+    );
+    assert_eq!(t.engine.status(), SessionStatus::SignedIn);
+}
+
+#[test]
 fn calls_during_retry_after_fail_fast_without_new_refresh() {
     let (w, t) = cookie_world();
     w.sleep_jump(120_000.0);

@@ -18,7 +18,7 @@ pub struct BrowserSleeper;
 impl Sleeper for BrowserSleeper {
     fn sleep(&self, ms: f64) -> LocalBoxFuture<'static, ()> {
         // setTimeout takes a signed 32-bit delay; longer ones would fire immediately.
-        let ms = ms.clamp(0.0, i32::MAX as f64) as u32;
+        let ms = ms.ceil().clamp(0.0, i32::MAX as f64) as u32;
         gloo_timers::future::TimeoutFuture::new(ms).boxed_local()
     }
 }

@@ -1340,7 +1340,8 @@ impl Inner {
             (st.schedule_seq, due)
         };
         let Some(due) = due else { return };
-        let delay = (due - self.now()).max(0.0);
+        // Rounded up: a sleeper that truncates to whole milliseconds would wake early.
+        let delay = (due - self.now()).max(0.0).ceil();
         let weak = Rc::downgrade(self);
         let sleep = self.ports.sleeper.sleep(delay);
         self.ports.spawner.spawn(Box::pin(async move {
@@ -1357,6 +1358,7 @@ impl Inner {
     /// Called by the timer and every wake trigger; single-flight makes duplicates harmless.
     fn tick(self: &Rc<Self>) {
         let now = self.now();
+        let mut early = false;
         let base = {
             let st = self.st.borrow();
             if !st.online || st.inflight.is_some() {
@@ -1371,14 +1373,29 @@ impl Inner {
                         .next_retry_at
                         .or_else(|| a.timeline.as_ref().map(|t| t.refresh_at_ms));
                     match due {
-                        Some(d) if now >= d => a.generation,
-                        _ => return,
+                        Some(d) if now >= d => Some(a.generation),
+                        // Woken before the refresh is due (a timer is only as precise as
+                        // its whole-millisecond delay, and wake triggers come any time).
+                        Some(_) => {
+                            early = true;
+                            None
+                        }
+                        None => return,
                     }
                 }
                 // A silent restore that failed transiently: try again.
-                (SessionStatus::Restoring, None) if st.last_failure.is_some() => st.generation,
+                (SessionStatus::Restoring, None) if st.last_failure.is_some() => {
+                    Some(st.generation)
+                }
                 _ => return,
             }
+        };
+        let Some(base) = base else {
+            if early {
+                // Re-arm, or the session would wait for the next wake trigger or wall check.
+                Inner::reschedule(self);
+            }
+            return;
         };
         let inner = self.clone();
         self.ports.spawner.spawn(Box::pin(async move {

@@ -38,6 +38,9 @@ pub const T0: f64 = 1_795_680_000_000.0;
 pub struct FakeClock {
     now: Cell<f64>,
     timers: RefCell<Vec<(f64, oneshot::Sender<()>)>>,
+    /// Timers fire this many ms before their deadline (a browser's setTimeout is only as
+    /// precise as its whole-millisecond delay and its own clock).
+    pub early_ms: Cell<f64>,
 }
 
 impl FakeClock {
@@ -45,6 +48,7 @@ impl FakeClock {
         Rc::new(Self {
             now: Cell::new(T0),
             timers: RefCell::new(Vec::new()),
+            early_ms: Cell::new(0.0),
         })
     }
     fn next_deadline(&self) -> Option<f64> {
@@ -77,9 +81,10 @@ impl Clock for FakeClock {
 impl Sleeper for FakeClock {
     fn sleep(&self, ms: f64) -> LocalBoxFuture<'static, ()> {
         let (tx, rx) = oneshot::channel();
-        self.timers
-            .borrow_mut()
-            .push((self.now.get() + ms.max(0.0), tx));
+        self.timers.borrow_mut().push((
+            self.now.get() + (ms.max(0.0) - self.early_ms.get()).max(0.0),
+            tx,
+        ));
         rx.map(|_| ()).boxed_local()
     }
 }
