@@ -180,7 +180,8 @@ fn refresh_rejection_in_one_tab_logs_out_all_with_reason() {
             vec![],
             r#"{"message":"Refresh token reuse detected; session revoked"}"#.into(),
         ));
-    w.advance(50_000.0);
+    // 60 s tokens: the proactive refresh is due at ~54 s.
+    w.advance(58_000.0);
     let reasons: Vec<_> = [&a, &b].iter().map(|t| t.engine.status()).collect();
     assert!(reasons.contains(&SessionStatus::SignedOut {
         reason: Some(LogoutReason::ReuseDetected)

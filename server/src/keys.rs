@@ -166,7 +166,11 @@ impl Keys {
         }
     }
 
-    /// Issues an access token for `user_id` valid for `ttl_secs` from `now_ms`.
+    /// Issues an access token for `user_id` valid for at least `ttl_secs` from `now_ms`.
+    ///
+    /// JWT times are whole seconds: `iat` is rounded down (never in the future) and `exp` up,
+    /// so the token lives at least the `expiresIn` the response announces, counted from the
+    /// moment it leaves (clients schedule their refresh from `expiresIn`).
     pub fn issue_access(
         &self,
         user_id: i64,
@@ -175,8 +179,8 @@ impl Keys {
         now_ms: i64,
         ttl_secs: i64,
     ) -> String {
-        let now = to_datetime(now_ms);
-        let opts = TimeOptions::new(chrono::Duration::seconds(LEEWAY_SECS), move || now);
+        let issued = to_datetime(now_ms.div_euclid(1000) * 1000);
+        let expires = to_datetime((now_ms + ttl_secs * 1000 + 999).div_euclid(1000) * 1000);
         let custom = AccessClaims {
             sub: Some(user_id.to_string()),
             id: Some(serde_json::json!(user_id)),
@@ -186,8 +190,9 @@ impl Keys {
             kind: Some(ACCESS_TOKEN_KIND.to_owned()),
             sid: Some(sid.to_owned()),
         };
-        let claims = Claims::new(custom)
-            .set_duration_and_issuance(&opts, chrono::Duration::seconds(ttl_secs));
+        let mut claims = Claims::new(custom);
+        claims.issued_at = Some(issued);
+        claims.expiration = Some(expires);
         self.sign(&claims)
     }
 
@@ -331,6 +336,31 @@ mod tests {
             Err(AccessTokenError::Expired)
         );
         const { assert!(LEEWAY_SECS <= 60) };
+    }
+
+    #[test]
+    fn token_lives_at_least_its_ttl_in_whole_seconds() {
+        let k = keys();
+        let claims = |t: &str| {
+            let untrusted = jwt_compact::UntrustedToken::new(t).unwrap();
+            let c = untrusted
+                .deserialize_claims_unchecked::<AccessClaims>()
+                .unwrap();
+            (
+                c.issued_at.unwrap().timestamp(),
+                c.expiration.unwrap().timestamp(),
+            )
+        };
+        // Issued 0.4 s into a second: iat rounds down, exp up, so the token outlives now + ttl.
+        assert_eq!(
+            claims(&k.issue_access(1, &[], "f", 1_700_000_000_400, 4)),
+            (1_700_000_000, 1_700_000_005)
+        );
+        // On a whole second nothing is rounded.
+        assert_eq!(
+            claims(&k.issue_access(1, &[], "f", 1_700_000_000_000, 4)),
+            (1_700_000_000, 1_700_000_004)
+        );
     }
 
     #[test]

@@ -637,7 +637,11 @@ impl Inner {
             let f = facts.as_ref()?;
             let expires_at = f.exp_ms?;
             let issued_at = f.iat_ms.unwrap_or(now).min(expires_at);
-            let margin = policy::margin_ms(expires_at - issued_at, self.margin_cap());
+            let margin = policy::margin_ms(
+                expires_at - issued_at,
+                self.margin_cap(),
+                policy::EXP_RESOLUTION_MS,
+            );
             Some(Timeline {
                 issued_at_ms: issued_at,
                 refresh_at_ms: expires_at - margin,

@@ -11,7 +11,7 @@
 //! a newer generation adopts it instead of refreshing. "Sent with an older token" is decided by
 //! generation, never by comparing token strings. Refresh times come from `expiresIn` (or `exp`
 //! corrected by a clock offset estimated from `Date` or `iat`), with a margin of
-//! `min(60 s, 25 %)` of the lifetime and a minimum interval between refreshes. Network errors,
+//! `min(60 s, 10 %)` of the lifetime and a minimum interval between refreshes. Network errors,
 //! timeouts, 5xx and 429 are transient (session kept, "degraded", backoff with jitter, 429 waits
 //! for `Retry-After`, offline pauses); only a 401/403 on the refresh itself, or a retried request
 //! refused again, ends the session, once. Every change is published on the [`EventBus`]; the Yew

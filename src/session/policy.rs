@@ -4,8 +4,11 @@
 //!   resolution, so +500 ms centres it) or, when cross-origin hides `Date`, from the token's `iat`.
 //! - Expiry: from `expiresIn` counted from the response's arrival when the server sends it (no
 //!   clock involved at all) and from `exp` shifted by the offset, whichever is earlier.
-//! - Margin: `min(configured or 60 s, 25 % of the lifetime)`, so a 3 s token refreshes at 2.25 s
-//!   instead of immediately and forever.
+//! - Margin: `min(configured or 60 s, 10 % of the lifetime)`, so a 3 s token refreshes at 2.7 s
+//!   instead of immediately and forever, and a session makes about one refresh per lifetime
+//!   (a larger fraction would refresh more often than the tokens expire: 25 % is 1.33 per
+//!   lifetime). Requests never wait on it: one about to leave with a nearly expired token
+//!   waits for the refresh instead.
 //! - Minimum interval between two refreshes, so even a token that arrives already "expired"
 //!   (a wildly wrong clock) cannot cause a storm.
 //! - Backoff with full jitter for transient failures; 429 waits at least `Retry-After`.
@@ -15,7 +18,9 @@ use super::types::Timeline;
 /// Default upper bound of the margin.
 pub const DEFAULT_MAX_MARGIN_MS: f64 = 60_000.0;
 /// Fraction of the lifetime used as margin.
-pub const MARGIN_FRACTION: f64 = 0.25;
+pub const MARGIN_FRACTION: f64 = 0.10;
+/// Resolution of `exp`/`iat` (whole seconds) and so of an expiry read from them.
+pub const EXP_RESOLUTION_MS: f64 = 1_000.0;
 /// Floor of the interval between refreshes.
 pub const MIN_REFRESH_INTERVAL_MS: f64 = 1_000.0;
 /// First backoff step.
@@ -55,10 +60,16 @@ pub fn clock_offset_ms(t: &TokenTiming, previous: f64) -> f64 {
     previous
 }
 
-/// The margin for a lifetime.
-pub fn margin_ms(lifetime_ms: f64, configured_max_ms: Option<f64>) -> f64 {
+/// The margin for a lifetime: a fraction of it (so about one refresh per lifetime), at least the
+/// uncertainty of the expiry estimate, at most the cap and half the lifetime (so a very short
+/// token cannot make refreshes back to back).
+pub fn margin_ms(lifetime_ms: f64, configured_max_ms: Option<f64>, uncertainty_ms: f64) -> f64 {
     let cap = configured_max_ms.unwrap_or(DEFAULT_MAX_MARGIN_MS);
-    cap.min(lifetime_ms.max(0.0) * MARGIN_FRACTION)
+    let lifetime = lifetime_ms.max(0.0);
+    (lifetime * MARGIN_FRACTION)
+        .max(uncertainty_ms)
+        .min(lifetime * 0.5)
+        .min(cap)
 }
 
 /// Minimum time between two refreshes for a lifetime.
@@ -75,9 +86,13 @@ pub fn timeline(
 ) -> Option<Timeline> {
     let offset = clock_offset_ms(t, previous_offset);
     let expires_at = match (t.expires_in_s, t.exp_ms) {
-        // Servers floor `iat` to the second and count `expiresIn` from it, so the token can die
-        // up to 1 s before "arrival + expiresIn": trust whichever estimate is earlier.
-        (Some(secs), Some(exp)) => (t.received_at_ms + secs as f64 * 1000.0).min(exp - offset),
+        // `expiresIn` is counted from the response's arrival on the browser's own clock: no
+        // offset involved, sub-second precise. `exp - offset` carries the 1 s resolution of
+        // `exp` and of the offset estimate, so it only overrides `expiresIn` when it is earlier
+        // by more than that (a server whose `expiresIn` overstates the token's life).
+        (Some(secs), Some(exp)) => {
+            (t.received_at_ms + secs as f64 * 1000.0).min(exp - offset + EXP_RESOLUTION_MS)
+        }
         (Some(secs), None) => t.received_at_ms + secs as f64 * 1000.0,
         (None, Some(exp)) => exp - offset,
         (None, None) => return None,
@@ -87,7 +102,16 @@ pub fn timeline(
         _ => t.received_at_ms,
     };
     let lifetime = expires_at - issued_at;
-    let refresh_at = (expires_at - margin_ms(lifetime, margin_cap))
+    // What the estimate of `expires_at` can be off by: the round trip, plus the 1 s resolution
+    // of `exp` when there was no `expiresIn`.
+    let round_trip = (t.received_at_ms - t.sent_at_ms).max(0.0);
+    let uncertainty = round_trip
+        + if t.expires_in_s.is_some() {
+            0.0
+        } else {
+            EXP_RESOLUTION_MS
+        };
+    let refresh_at = (expires_at - margin_ms(lifetime, margin_cap, uncertainty))
         .max(t.received_at_ms + min_interval_ms(lifetime));
     Some(Timeline {
         issued_at_ms: issued_at,
@@ -136,9 +160,11 @@ mod tests {
 
     #[test]
     fn margin_adapts_to_short_lifetimes() {
-        assert_eq!(margin_ms(3_000.0, None), 750.0);
-        assert_eq!(margin_ms(900_000.0, None), 60_000.0);
-        assert_eq!(margin_ms(900_000.0, Some(10_000.0)), 10_000.0);
+        assert_eq!(margin_ms(3_000.0, None, 0.0), 300.0);
+        assert_eq!(margin_ms(3_000.0, None, 1_000.0), 1_000.0);
+        assert_eq!(margin_ms(3_000.0, None, 5_000.0), 1_500.0);
+        assert_eq!(margin_ms(900_000.0, None, 0.0), 60_000.0);
+        assert_eq!(margin_ms(900_000.0, Some(10_000.0), 0.0), 10_000.0);
     }
 
     #[test]

@@ -374,7 +374,12 @@ impl FakeServer {
 
     fn access_token(&self, username: &str) -> String {
         let iat = (self.server_now() / 1000.0).floor() as i64;
-        let exp = iat + self.access_ttl_s as i64;
+        let exp = match self.flavor {
+            // jsonwebtoken: exp = floored iat + ttl, so the token may live up to 1 s less.
+            Flavor::Tutorial => iat + self.access_ttl_s as i64,
+            // session-api rounds exp up: the token lives at least `expiresIn` seconds.
+            Flavor::Ours => (self.server_now() / 1000.0).ceil() as i64 + self.access_ttl_s as i64,
+        };
         let payload = match self.flavor {
             // Deterministic payload: two sign-ins in one second give byte-identical tokens.
             Flavor::Tutorial => serde_json::json!({"id": 1, "iat": iat, "exp": exp}),
