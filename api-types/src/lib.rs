@@ -258,6 +258,7 @@ pub mod validate {
     pub const PASSWORD_MIN: usize = 8;
     pub const PASSWORD_MAX: usize = 128;
     pub const EMAIL_MAX: usize = 254;
+    pub const EMAIL_LOCAL_MAX: usize = 64;
 
     /// 3 to 20 characters of `A-Z a-z 0-9 _ . -`.
     pub fn username(value: &str) -> Result<(), FieldError> {
@@ -290,7 +291,10 @@ pub mod validate {
                 message: "This is not a valid email address.".into(),
             })
         };
-        if value.is_empty() || value.len() > EMAIL_MAX || value.chars().any(char::is_whitespace) {
+        if value.is_empty()
+            || value.len() > EMAIL_MAX
+            || value.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return bad();
         }
         let Some((local, domain)) = value.split_once('@') else {
@@ -302,7 +306,12 @@ pub mod validate {
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_alphanumeric() || c == '-')
         });
-        if local.is_empty() || domain.contains('@') || !domain.contains('.') || !labels_ok {
+        if local.is_empty()
+            || local.len() > EMAIL_LOCAL_MAX
+            || domain.contains('@')
+            || !domain.contains('.')
+            || !labels_ok
+        {
             return bad();
         }
         Ok(())
@@ -311,15 +320,17 @@ pub mod validate {
     /// 8 to 128 characters (counted as characters, not bytes). Checked before any hashing.
     pub fn password(value: &str) -> Result<(), FieldError> {
         let len = value.chars().count();
-        if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&len) {
-            return Err(FieldError {
-                field: "password",
-                message: format!(
-                    "The password must be between {PASSWORD_MIN} and {PASSWORD_MAX} characters."
-                ),
-            });
-        }
-        Ok(())
+        let message = if len < PASSWORD_MIN {
+            format!("The password must be at least {PASSWORD_MIN} characters long.")
+        } else if len > PASSWORD_MAX {
+            format!("The password must be at most {PASSWORD_MAX} characters long.")
+        } else {
+            return Ok(());
+        };
+        Err(FieldError {
+            field: "password",
+            message,
+        })
     }
 
     /// Every field error of a sign-up request, in form order.
@@ -353,8 +364,18 @@ pub mod validate {
             for ok in ["a@b.io", "first.last+tag@sub.example.org"] {
                 assert!(email(ok).is_ok(), "{ok}");
             }
+            let long_local = format!("{}@b.io", "x".repeat(65));
             for bad in [
-                "", "a", "a@b", "@b.io", "a@@b.io", "a b@c.io", "a@-b.io", "a@b..io",
+                "",
+                "a",
+                "a@b",
+                "@b.io",
+                "a@@b.io",
+                "a b@c.io",
+                "a@-b.io",
+                "a@b..io",
+                "a\u{7}@b.io",
+                &long_local,
             ] {
                 assert!(email(bad).is_err(), "{bad}");
             }
