@@ -249,3 +249,34 @@ fn stored_ids_keep_the_tutorials_json_type() {
         assert_eq!(id_value(&id_string(&v)), v);
     }
 }
+
+#[test]
+fn cookie_mode_without_remember_me_asks_for_a_browser_session_cookie() {
+    for remember in [false, true] {
+        let w = World::new(Flavor::Ours);
+        let t = w.open_tab(config(StorageMode::Cookie));
+        w.login_remembered(&t, "alice", remember);
+        w.advance(3.0 * 60_000.0);
+        assert!(w.counts().refresh_ok >= 2);
+        let persist: Vec<(String, Option<String>)> = t
+            .transport
+            .sent
+            .borrow()
+            .iter()
+            .filter(|r| r.url.starts_with("/api/auth/"))
+            .map(|r| {
+                (
+                    r.url.clone(),
+                    r.header(api_types::headers::REFRESH_PERSIST)
+                        .map(String::from),
+                )
+            })
+            .collect();
+        assert!(persist.len() >= 3, "{persist:?}");
+        let expected = (!remember).then(|| "session".to_string());
+        assert!(
+            persist.iter().all(|(_, p)| *p == expected),
+            "remember {remember}: {persist:?}"
+        );
+    }
+}

@@ -31,6 +31,11 @@ pub mod headers {
     /// mode (a custom header cannot be sent cross-site without a CORS preflight: the CSRF guard).
     pub const REFRESH_TRANSPORT: &str = "x-refresh-transport";
     pub const REFRESH_TRANSPORT_COOKIE: &str = "cookie";
+    /// Cookie mode, on signin and refresh: `session` asks for a browser-session cookie (no
+    /// Max-Age) because the user did not ask to be remembered; without it the cookie lasts as
+    /// long as the refresh-token family.
+    pub const REFRESH_PERSIST: &str = "x-refresh-persist";
+    pub const REFRESH_PERSIST_SESSION: &str = "session";
     /// Name of the HttpOnly refresh-token cookie in cookie mode.
     pub const REFRESH_COOKIE: &str = "__Host-refresh";
 }

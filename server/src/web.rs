@@ -169,6 +169,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::AUTHORIZATION,
                 HeaderName::from_static(api_types::headers::ACCESS_TOKEN),
                 HeaderName::from_static(api_types::headers::REFRESH_TRANSPORT),
+                HeaderName::from_static(api_types::headers::REFRESH_PERSIST),
             ])
             .expose_headers([header::DATE, header::RETRY_AFTER])
             .max_age(Duration::from_secs(600)),

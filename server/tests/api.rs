@@ -33,6 +33,7 @@ on_both_backends!(
     idle_refresh_token_expires,
     signout_revokes_the_family_and_expires_the_cookie,
     cookie_mode_keeps_the_refresh_token_in_a_host_cookie_only,
+    remember_me_off_gets_a_browser_session_cookie_through_rotation,
     cross_site_refresh_and_signout_are_rejected_and_nothing_rotates,
     cookie_family_cannot_be_refreshed_in_body_mode,
     sessions_are_listed_and_ended_by_their_owner_only,
@@ -825,6 +826,41 @@ async fn cookie_mode_keeps_the_refresh_token_in_a_host_cookie_only(b: Backend) {
         r.refresh_cookie().unwrap().contains("Max-Age=3500"),
         "remaining lifetime"
     );
+}
+
+async fn remember_me_off_gets_a_browser_session_cookie_through_rotation(b: Backend) {
+    let app = TestApp::new(&b).await;
+    app.signup("uri").await;
+    let r = app
+        .send(
+            "POST",
+            "/api/auth/signin",
+            &[
+                ("x-refresh-transport", "cookie"),
+                ("x-refresh-persist", "session"),
+            ],
+            Some(json!({"username": "uri", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let c = r.refresh_cookie().unwrap();
+    assert!(!c.contains("Max-Age"), "a session cookie: {c}");
+    for part in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(c.split("; ").any(|p| p == part), "{part} in {c}");
+    }
+    // The rotated cookie stays a session cookie when the client says so again...
+    let value = r.refresh_cookie_value().unwrap();
+    let r = app
+        .refresh_cookie(&value, &[("x-refresh-persist", "session")])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.refresh_cookie().unwrap().contains("Max-Age"));
+    // ...and without the header it is the family's persistent cookie.
+    let r = app
+        .refresh_cookie(&r.refresh_cookie_value().unwrap(), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.refresh_cookie().unwrap().contains("Max-Age="));
 }
 
 async fn cross_site_refresh_and_signout_are_rejected_and_nothing_rotates(b: Backend) {

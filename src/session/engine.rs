@@ -318,6 +318,13 @@ impl Engine {
                 headers::REFRESH_TRANSPORT.into(),
                 headers::REFRESH_TRANSPORT_COOKIE.into(),
             ));
+            if !remember {
+                // Not remembered: the HttpOnly cookie must not outlive the browser session.
+                req.headers.push((
+                    headers::REFRESH_PERSIST.into(),
+                    headers::REFRESH_PERSIST_SESSION.into(),
+                ));
+            }
         }
         let sent_at = inner.now();
         let resp = inner.ports.transport.send(req).await?;
@@ -839,6 +846,19 @@ impl Inner {
                 headers::REFRESH_TRANSPORT.into(),
                 headers::REFRESH_TRANSPORT_COOKIE.into(),
             ));
+            // The profile hint in tab storage means "remember me" was off: the rotated cookie
+            // stays a browser-session cookie.
+            if self
+                .ports
+                .storage
+                .get(Area::Session, keys::PROFILE)
+                .is_some()
+            {
+                req.headers.push((
+                    headers::REFRESH_PERSIST.into(),
+                    headers::REFRESH_PERSIST_SESSION.into(),
+                ));
+            }
         }
         self.st.borrow_mut().stats.refresh_requests += 1;
         let sent_at = self.now();
@@ -881,7 +901,19 @@ impl Inner {
                 let (user, area, remember) = {
                     let st = self.st.borrow();
                     match &st.active {
-                        Some(a) => (a.user.clone(), a.area, a.area != Some(Area::Session)),
+                        // Compat mode keeps the `user` object's area; cookie mode keeps the
+                        // profile hint where the sign-in put it (tab storage = not remembered).
+                        Some(a) => {
+                            let remember = match a.area {
+                                Some(area) => area != Area::Session,
+                                None => self
+                                    .ports
+                                    .storage
+                                    .get(Area::Session, keys::PROFILE)
+                                    .is_none(),
+                            };
+                            (a.user.clone(), a.area, remember)
+                        }
                         None => {
                             // Cookie-mode restore: the profile hint says who.
                             let profile = [Area::Local, Area::Session].into_iter().find_map(|ar| {

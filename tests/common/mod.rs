@@ -905,10 +905,14 @@ impl World {
     }
 
     pub fn login(&self, tab: &Tab, username: &str) {
+        self.login_remembered(tab, username, true);
+    }
+
+    pub fn login_remembered(&self, tab: &Tab, username: &str, remember: bool) {
         let engine = tab.engine.clone();
         let u = username.to_string();
         self.block_on(
-            async move { engine.login(u, "pw".into(), true).await },
+            async move { engine.login(u, "pw".into(), remember).await },
             10_000.0,
         )
         .expect("login");

@@ -167,12 +167,23 @@ pub fn refresh_cookies(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// `Set-Cookie` value carrying a refresh token for `max_age` seconds.
-pub fn refresh_cookie(token: &str, max_age: i64) -> String {
+/// Whether the client asked for a browser-session refresh cookie ("remember me" off).
+pub fn wants_session_cookie(headers: &HeaderMap) -> bool {
+    headers
+        .get(h::REFRESH_PERSIST)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(h::REFRESH_PERSIST_SESSION))
+}
+
+/// `Set-Cookie` value carrying a refresh token for `max_age` seconds, or for the browser
+/// session when `max_age` is `None` (the family's lifetime still bounds it on the server).
+pub fn refresh_cookie(token: &str, max_age: Option<i64>) -> String {
+    let max_age = max_age
+        .map(|s| format!(" Max-Age={};", s.max(0)))
+        .unwrap_or_default();
     format!(
-        "{}={token}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+        "{}={token}; Path=/;{max_age} HttpOnly; Secure; SameSite=Strict",
         h::REFRESH_COOKIE,
-        max_age.max(0)
     )
 }
 
@@ -307,7 +318,9 @@ mod tests {
     fn refresh_cookie_is_found_among_others() {
         let h = hm(&[("cookie", "a=1; __Host-refresh=tok; b=2")]);
         assert_eq!(refresh_cookies(&h), vec!["tok".to_owned()]);
-        let c = refresh_cookie("t", 10);
+        assert!(!refresh_cookie("t", None).contains("Max-Age"));
+        assert!(refresh_cookie("t", None).contains("HttpOnly; Secure; SameSite=Strict"));
+        let c = refresh_cookie("t", Some(10));
         for part in [
             "__Host-refresh=t",
             "Path=/",

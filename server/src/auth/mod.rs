@@ -23,7 +23,7 @@ use crate::metrics::{RefreshOutcome, SigninOutcome};
 use crate::state::AppState;
 use extract::{
     client_ip, device, expired_refresh_cookie, is_json, origin_allowed, refresh_cookie,
-    refresh_cookies, wants_cookie, ApiJson,
+    refresh_cookies, wants_cookie, wants_session_cookie, ApiJson,
 };
 
 /// The auth routes.
@@ -173,7 +173,8 @@ async fn signin(
     let mut res = Json(body).into_response();
     no_store(&mut res);
     if transport == Transport::Cookie {
-        set_cookie(&mut res, &refresh_cookie(&token, refresh_expires_in))?;
+        let max_age = (!wants_session_cookie(&headers)).then_some(refresh_expires_in);
+        set_cookie(&mut res, &refresh_cookie(&token, max_age))?;
     }
     Ok(res)
 }
@@ -296,7 +297,8 @@ async fn refresh(
     let mut res = Json(body).into_response();
     no_store(&mut res);
     if transport == Transport::Cookie {
-        set_cookie(&mut res, &refresh_cookie(&successor, refresh_expires_in))?;
+        let max_age = (!wants_session_cookie(&headers)).then_some(refresh_expires_in);
+        set_cookie(&mut res, &refresh_cookie(&successor, max_age))?;
     }
     Ok(res)
 }
