@@ -8,14 +8,16 @@
 //! harness's guards kill the server and the browser of a failed section:
 //! 1. refresh amplification: K = 1, 10, 50 concurrent calls on an expired access token, in 1 tab
 //!    and in 4 tabs of one browser session (every tab fires K at the same moment);
-//! 2. a long session with 5 s access tokens and a page calling the API every few seconds;
+//! 2. a long session with 5 s access tokens, a page calling the API every few seconds and more
+//!    tabs of the same session open in the background;
 //! 3. load: transfer size, and time from navigation start until the login input can be typed
 //!    into, over fresh browser profiles, next to a one-input static page (the floor);
 //! 4. memory: JS heap and wasm memory after sign-in and after the long session, and the floor's.
 //!
 //! Environment: `BENCH_SESSION_SECONDS` (default 120; 600 = the issue's 10 minutes),
 //! `BENCH_REPS` (runs per amplification cell, default 3), `BENCH_LOADS` (fresh loads per page,
-//! default 15).
+//! default 15), `BENCH_SESSION_TABS` (tabs open during the long session, default 4: one calls
+//! the API, the others idle in the background).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -124,7 +126,7 @@ fn spread(values: &[u64]) -> String {
         return "failed (no run)".into();
     };
     if lo == hi {
-        format!("{}", fmt_num(m))
+        fmt_num(m)
     } else {
         format!("{} ({lo}–{hi})", fmt_num(m))
     }
@@ -157,7 +159,18 @@ where
     progress(format!("{name}: start (limit {} s)", limit.as_secs()));
     let started = Instant::now();
     let mut handle = tokio::spawn(fut);
-    let result = match tokio::time::timeout(limit, &mut handle).await {
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(limit, &mut handle) => r,
+        signal = interrupted() => {
+            // The server and chromedriver run in their own process groups, so Ctrl-C does not
+            // reach them: end the task, whose guards kill them, before exiting.
+            progress(format!("{name}: {signal}, stopping"));
+            handle.abort();
+            let _ = handle.await;
+            std::process::exit(130);
+        }
+    };
+    let result = match outcome {
         Ok(Ok(md)) => Ok(md),
         Ok(Err(e)) if e.is_panic() => {
             let p = e.into_panic();
@@ -181,6 +194,21 @@ where
         started.elapsed().as_secs_f64()
     ));
     result
+}
+
+/// Resolves on SIGINT or SIGTERM, naming it.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "interrupted",
+        _ = term.recv() => "terminated",
+    }
 }
 
 fn failed_section(title: &str, why: &str) -> String {
@@ -256,6 +284,8 @@ struct Run {
     failed: u64,
     calls: u64,
     refreshed_while_idle: bool,
+    /// `Some(true)`: the refresh left before the calls (not triggered by them); `None`: unknown.
+    refreshed_before_fire: Option<bool>,
 }
 
 /// Signs in in one tab and opens `tabs - 1` more windows of the same session on `/user`.
@@ -377,10 +407,17 @@ async fn amp_run(server: &Server, pages: &[Page], k: usize) -> Run {
     let idle = server.metrics().await;
     tokio::time::sleep(AMP_TTL + Duration::from_millis(500)).await;
     let before = server.metrics().await;
-    let at = browser_now(&pages[0]).await + 150.0 * pages.len() as f64 + 100.0;
+    let lead_ms = 150.0 * pages.len() as f64 + 100.0;
+    let at = browser_now(&pages[0]).await + lead_ms;
+    let fire_at = Instant::now() + Duration::from_millis(lead_ms as u64);
     for p in pages {
         arm(p, k, at).await;
     }
+    // Did a refresh leave before the calls did (e.g. a wake trigger as WebDriver switched the
+    // focus between windows while arming)? Only known when arming finished in time.
+    let armed = server.metrics().await;
+    let refreshed_before_fire = (Instant::now() + Duration::from_millis(30) < fire_at)
+        .then(|| armed.refreshes_all() > before.refreshes_all());
     let mut failed = 0;
     for p in pages {
         failed += failed_calls(p, k).await;
@@ -404,6 +441,7 @@ async fn amp_run(server: &Server, pages: &[Page], k: usize) -> Run {
         failed,
         calls: (k * pages.len()) as u64,
         refreshed_while_idle: before.refreshes_all() != idle.refreshes_all(),
+        refreshed_before_fire,
     }
 }
 
@@ -438,13 +476,18 @@ async fn amplification(reps: usize) -> String {
             for (i, &k) in ks.iter().enumerate() {
                 let r = amp_run(&server, &pages, k).await;
                 progress(format!(
-                    "amplification: {tabs} tab(s), K = {k}, run {}/{reps}: {} refresh(es), {} 401s, {} of {} calls failed{}",
+                    "amplification: {tabs} tab(s), K = {k}, run {}/{reps}: {} refresh(es), {} 401s, {} of {} calls failed{}{}",
                     rep + 1,
                     r.refreshes,
                     r.wasted_401,
                     r.failed,
                     r.calls,
-                    if r.refreshed_while_idle { " (a refresh ran while idle)" } else { "" }
+                    if r.refreshed_while_idle { " (a refresh ran while idle)" } else { "" },
+                    match r.refreshed_before_fire {
+                        Some(true) => " (the refresh left before the calls)",
+                        Some(false) => "",
+                        None => " (armed too late to tell which left first)",
+                    }
                 ));
                 runs[i].push(r);
             }
@@ -453,18 +496,42 @@ async fn amplification(reps: usize) -> String {
             let rs = &runs[i];
             let col = |f: fn(&Run) -> u64| spread(&rs.iter().map(f).collect::<Vec<_>>());
             let idle = rs.iter().filter(|r| r.refreshed_while_idle).count();
+            let early = rs
+                .iter()
+                .filter(|r| r.refreshed_before_fire == Some(true))
+                .count();
+            let unknown = rs
+                .iter()
+                .filter(|r| r.refreshed_before_fire.is_none())
+                .count();
+            let mut notes = Vec::new();
+            if idle > 0 {
+                notes.push(format!(
+                    "{idle} run(s) with a refresh while idle: token not expired"
+                ));
+            }
+            if early > 0 {
+                notes.push(format!(
+                    "{early} run(s) where the refresh left before the calls"
+                ));
+            }
+            if unknown > 0 {
+                notes.push(format!(
+                    "{unknown} run(s) armed too late to tell which left first"
+                ));
+            }
             rows.push(format!(
-                "| {tabs} | {k} | {} | {} | {} | {} | {} | {}{} |",
+                "| {tabs} | {k} | {} | {} | {} | {} | {} | {} | {} |",
                 rs.first().map(|r| r.calls).unwrap_or(0),
                 col(|r| r.refreshes),
                 col(|r| r.refreshes_not_ok),
                 col(|r| r.wasted_401),
                 col(|r| r.failed),
                 rs.len(),
-                if idle > 0 {
-                    format!(" ({idle} with a refresh while idle: token not expired)")
+                if notes.is_empty() {
+                    "–".to_string()
                 } else {
-                    String::new()
+                    notes.join("; ")
                 }
             ));
         }
@@ -486,8 +553,8 @@ async fn amplification(reps: usize) -> String {
          (`session_api_refreshes_total`, `session_api_http_responses_total{{status=\"401\"}}`); \
          failed calls are those the page reported as failed. Median of {reps} runs \
          (min–max when runs differ).\n\n\
-         | tabs | K per tab | calls in total | refresh requests | of which not answered `ok` | wasted 401s | failed calls | runs |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|\n{}\n\n\
+         | tabs | K per tab | calls in total | refresh requests | of which not answered `ok` | wasted 401s | failed calls | runs | notes |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---|\n{}\n\n\
          Whole section: refresh-token reuse detected {} time(s).\n",
         rows.join("\n"),
         metrics.refreshes("reuse_detected"),
@@ -502,7 +569,7 @@ struct SessionFigures {
     memory_rows: Vec<String>,
 }
 
-async fn long_session(seconds: u64) -> SessionFigures {
+async fn long_session(seconds: u64, tabs: usize) -> SessionFigures {
     let server = Server::start(ServerOptions {
         access_ttl: format!("{}s", SESSION_TTL.as_secs()),
         ..ServerOptions::default()
@@ -510,12 +577,23 @@ async fn long_session(seconds: u64) -> SessionFigures {
     .await;
     let browser = Browser::start().await;
     let page = fresh_page(&browser, &server.url()).await;
-    page.sign_in("user", DEMO_PASSWORD, false).await;
+    page.sign_in("user", DEMO_PASSWORD, true).await;
     page.click_nav("User").await;
     wait_content(&page).await;
     page.open_inspector().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (heap0, wasm0) = memory(&page).await;
+    // The other tabs: open on /user, idle (each its own renderer and JS heap, so they do not
+    // count in the calling tab's memory figures).
+    let mut others = Vec::new();
+    for _ in 1..tabs {
+        let p = page.new_blank_tab().await;
+        install_probe(&p).await;
+        p.goto("/user").await;
+        wait_content(&p).await;
+        others.push(p);
+    }
+    page.focus().await;
 
     let window = Duration::from_secs(seconds);
     let m0 = server.metrics().await;
@@ -550,21 +628,30 @@ async fn long_session(seconds: u64) -> SessionFigures {
     let b1 = browser_now(&page).await;
     let tab_401 = page.inspector_number("insp-401").await - tab_401_0;
     let status = page.inspector_status().await;
-    let log = page
-        .js("return (window.__bench || {}).refreshes || [];", vec![])
-        .await;
+    // Refresh requests every tab made inside the window, by start time (one browser clock).
+    let mut starts: Vec<f64> = Vec::new();
+    let mut per_tab = Vec::new();
+    let mut signed_in = 0;
+    for p in std::iter::once(&page).chain(others.iter()) {
+        let log = p
+            .js("return (window.__bench || {}).refreshes || [];", vec![])
+            .await;
+        let mine: Vec<f64> = log
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["at"].as_f64())
+                    .filter(|at| *at >= b0 && *at <= b1)
+                    .collect()
+            })
+            .unwrap_or_default();
+        per_tab.push(mine.len().to_string());
+        starts.extend(mine);
+        if p.nav_signed_in().await && p.path().await.starts_with("/user") {
+            signed_in += 1;
+        }
+    }
     let (heap1, wasm1) = memory(&page).await;
-
-    // Refresh requests the tab made inside the window, by start time (browser clock).
-    let mut starts: Vec<f64> = log
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e["at"].as_f64())
-                .filter(|at| *at >= b0 && *at <= b1)
-                .collect()
-        })
-        .unwrap_or_default();
     starts.sort_by(|a, b| a.total_cmp(b));
     let intervals: Vec<f64> = starts.windows(2).map(|w| (w[1] - w[0]) / 1000.0).collect();
     let ttl = SESSION_TTL.as_secs_f64();
@@ -581,28 +668,33 @@ async fn long_session(seconds: u64) -> SessionFigures {
     let fmt_opt = |v: Option<f64>| v.map(|v| format!("{v:.2} s")).unwrap_or("–".into());
     let not_needed = below_min as u64 + not_ok;
     let table = format!(
-        "### Long session (real browser, 1 tab)\n\n\
-         Access token {ttl:.0} s, {secs:.0} s (`BENCH_SESSION_SECONDS`; the issue's full run is 600), \
-         signed in on `/user` with the inspector open, firing 10 concurrent `GET /api/test/user` \
-         every {fire} s.\n\n\
+        "### Long session (real browser, {tabs} tab(s))\n\n\
+         Access token {ttl:.0} s, {secs:.0} s (`BENCH_SESSION_SECONDS`; the issue's full run is 600). \
+         One tab signed in on `/user` with the inspector open fires 10 concurrent \
+         `GET /api/test/user` every {fire} s; {idle} more tab(s) of the same browser session \
+         (`BENCH_SESSION_TABS`) stay open on `/user` in the background, idle, each running its own \
+         engine and proactive timer.\n\n\
          | figure | value |\n|---|---:|\n\
          | access-token lifetimes in the window | {lifetimes:.0} |\n\
          | refresh requests (server) | {refreshes} |\n\
          | refresh requests per lifetime | {per:.2} |\n\
          | expected by the engine's schedule (one per {scheduled_after:.2} s: lifetime − 25 % margin) | {expected:.1} |\n\
-         | refresh requests seen by the tab (resource timing) | {seen} |\n\
+         | refresh requests seen by the tabs (resource timing), total (per tab) | {seen} ({per_tab}) |\n\
          | interval between refresh requests: min / median / max | {imin} / {imed} / {imax} |\n\
          | **refresh requests not needed**¹ | **{not_needed}** |\n\
          | … of which started < {min_interval:.1} s after the previous one | {below_min} |\n\
          | … of which not answered `ok` by the server | {not_ok} |\n\
          | API calls / failed | {calls} / {failed} |\n\
          | 401 answers: server / seen by the tab | {server_401} / {tab_401} |\n\
-         | session state at the end | {status} |\n\n\
+         | calling tab's session state at the end | {status} |\n\
+         | tabs still signed in on `/user` at the end | {signed_in} of {tabs} |\n\n\
          ¹ A refresh request is **not needed** when it started less than the engine's minimum \
          interval ({min_interval:.1} s = half the access lifetime) after the previous refresh \
-         request, or when the server did not answer it `ok` (it presented an already-rotated \
-         token: a duplicate). With one token generation per refresh, this also counts \
-         \"more than one refresh per generation\".\n",
+         request of any tab, or when the server did not answer it `ok` (it presented an \
+         already-rotated token: a duplicate). With one token generation per refresh, this also \
+         counts \"more than one refresh per generation\" and duplicates across tabs.\n",
+        idle = tabs - 1,
+        per_tab = per_tab.join(", "),
         fire = SESSION_FIRE_EVERY.as_secs(),
         per = refreshes as f64 / lifetimes,
         expected = secs / scheduled_after,
@@ -633,6 +725,7 @@ async fn long_session(seconds: u64) -> SessionFigures {
             growth(wasm0, wasm1)
         ),
     ];
+    drop(others);
     close(page).await;
     SessionFigures { table, memory_rows }
 }
@@ -840,6 +933,7 @@ async fn main() {
     let session_seconds = env_u64("BENCH_SESSION_SECONDS", 120);
     let reps = env_u64("BENCH_REPS", 3).max(1) as usize;
     let loads = env_u64("BENCH_LOADS", 15).max(1) as usize;
+    let session_tabs = env_u64("BENCH_SESSION_TABS", 4).max(1) as usize;
     // Fail early, before any browser starts, when the build is missing.
     let _ = (e2e::dist_dir(), e2e::server_binary());
     let date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
@@ -857,7 +951,7 @@ async fn main() {
         "long session",
         Duration::from_secs(session_seconds + 120),
         async move {
-            let f = long_session(session_seconds).await;
+            let f = long_session(session_seconds, session_tabs).await;
             format!("{}\u{0}{}", f.table, f.memory_rows.join("\n"))
         },
     )
@@ -889,7 +983,10 @@ async fn main() {
     let (session_table, session_mem) = match &session {
         Ok(md) => split_figures(md),
         Err(why) => (
-            failed_section("Long session (real browser, 1 tab)", why),
+            failed_section(
+                &format!("Long session (real browser, {session_tabs} tab(s))"),
+                why,
+            ),
             vec!["| app before / after the long session | failed | failed |".to_string()],
         ),
     };
@@ -950,5 +1047,30 @@ fn split_figures(md: &str) -> (String, Vec<String>) {
             rows.lines().map(str::to_string).collect(),
         ),
         None => (md.to_string(), Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_percentiles_and_spreads() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        let v: Vec<f64> = (1..=15).map(f64::from).collect();
+        assert_eq!(percentile(&v, 90.0), Some(14.0));
+        assert_eq!(percentile(&[7.0], 90.0), Some(7.0));
+        assert_eq!(spread(&[1, 1, 1]), "1");
+        assert_eq!(spread(&[1, 2, 1]), "1 (1–2)");
+        assert_eq!(spread(&[]), "failed (no run)");
+    }
+
+    #[test]
+    fn split_figures_separates_table_and_memory_rows() {
+        let (t, rows) = split_figures("table\n\u{0}| a |\n| b |");
+        assert_eq!(t, "table\n");
+        assert_eq!(rows, vec!["| a |", "| b |"]);
     }
 }
