@@ -276,7 +276,7 @@ async fn close(page: Page) {
 // ---- 1. refresh amplification --------------------------------------------------------------
 
 /// One cell run: what the server saw while every tab fired K calls on an expired token.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Run {
     refreshes: u64,
     refreshes_not_ok: u64,
@@ -286,6 +286,8 @@ struct Run {
     refreshed_while_idle: bool,
     /// `Some(true)`: the refresh left before the calls (not triggered by them); `None`: unknown.
     refreshed_before_fire: Option<bool>,
+    /// `document.visibilityState` of each tab when its calls left.
+    visibility: Vec<String>,
 }
 
 /// Signs in in one tab and opens `tabs - 1` more windows of the same session on `/user`.
@@ -314,6 +316,7 @@ async fn arm(page: &Page, k: usize, at_ms: f64) {
         page.js(
             "const [at] = arguments; \
              setTimeout(() => { \
+               window.__visibilityAtFire = document.visibilityState; \
                const a = [...document.querySelectorAll('nav[aria-label=Main] a')] \
                  .find(a => a.textContent.trim() === 'User'); \
                a.click(); \
@@ -333,8 +336,10 @@ async fn arm(page: &Page, k: usize, at_ms: f64) {
                }); \
                window.__burstObserver.observe(document.body, { subtree: true, childList: true, characterData: true }); \
              } \
-             setTimeout(() => document.querySelector('[data-testid=fire-' + k + ']').click(), \
-                        Math.max(0, at - Date.now()));",
+             setTimeout(() => { \
+               window.__visibilityAtFire = document.visibilityState; \
+               document.querySelector('[data-testid=fire-' + k + ']').click(); \
+             }, Math.max(0, at - Date.now()));",
             vec![json!(k), json!(at_ms)],
         )
         .await;
@@ -419,8 +424,16 @@ async fn amp_run(server: &Server, pages: &[Page], k: usize) -> Run {
     let refreshed_before_fire = (Instant::now() + Duration::from_millis(30) < fire_at)
         .then(|| armed.refreshes_all() > before.refreshes_all());
     let mut failed = 0;
+    let mut visibility = Vec::new();
     for p in pages {
         failed += failed_calls(p, k).await;
+        visibility.push(
+            p.js("return window.__visibilityAtFire || 'unknown';", vec![])
+                .await
+                .as_str()
+                .unwrap_or("unknown")
+                .to_string(),
+        );
     }
     // Let a late refresh or retry land before the snapshot.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -442,6 +455,7 @@ async fn amp_run(server: &Server, pages: &[Page], k: usize) -> Run {
         calls: (k * pages.len()) as u64,
         refreshed_while_idle: before.refreshes_all() != idle.refreshes_all(),
         refreshed_before_fire,
+        visibility,
     }
 }
 
@@ -454,23 +468,10 @@ async fn amplification(reps: usize) -> String {
     let browser = Browser::start().await;
     let ks = [1usize, 10, 50];
     let mut rows = Vec::new();
-    let mut visibility = String::new();
+    let mut visibility = std::collections::BTreeMap::<String, usize>::new();
     for tabs in [1usize, 4] {
         progress(format!("amplification: {tabs} tab(s): signing in"));
         let pages = open_tabs(&browser, &server, tabs).await;
-        if tabs > 1 {
-            let mut states = Vec::new();
-            for p in &pages {
-                states.push(
-                    p.js("return document.visibilityState;", vec![])
-                        .await
-                        .as_str()
-                        .unwrap_or("?")
-                        .to_string(),
-                );
-            }
-            visibility = states.join(", ");
-        }
         let mut runs: Vec<Vec<Run>> = vec![Vec::new(); ks.len()];
         for rep in 0..reps {
             for (i, &k) in ks.iter().enumerate() {
@@ -489,6 +490,11 @@ async fn amplification(reps: usize) -> String {
                         None => " (armed too late to tell which left first)",
                     }
                 ));
+                if tabs > 1 {
+                    for v in &r.visibility {
+                        *visibility.entry(v.clone()).or_default() += 1;
+                    }
+                }
                 runs[i].push(r);
             }
         }
@@ -545,7 +551,8 @@ async fn amplification(reps: usize) -> String {
          Access token {ttl} s. The tab(s) are made to let the token expire with nothing in flight \
          (a synthetic `offline` event pauses proactive refresh, the network stays up), wait \
          {ttl} s + 0.5 s, then fire. **1 tab**: K calls. **4 tabs** (4 windows of one browser \
-         session: shared cookies, storage, BroadcastChannel, Web Locks; visibility: {visibility}): \
+         session: shared cookies, storage, BroadcastChannel, Web Locks; `document.visibilityState` \
+         of a tab as its calls left, over all 4-tab runs: {visibility}): \
          **every tab fires K at the same moment** (a timer armed in each tab for one shared \
          `Date.now()`), so 4·K calls race. K = 1 is the user board's own call (client-side \
          navigation Home → User); K = 10 and 50 are the inspector's \"Fire K calls\" (K concurrent \
@@ -559,6 +566,11 @@ async fn amplification(reps: usize) -> String {
         rows.join("\n"),
         metrics.refreshes("reuse_detected"),
         ttl = AMP_TTL.as_secs(),
+        visibility = visibility
+            .iter()
+            .map(|(state, n)| format!("{state} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     )
 }
 
@@ -602,7 +614,11 @@ async fn long_session(seconds: u64, tabs: usize) -> SessionFigures {
     let t0 = Instant::now();
     let (mut bursts, mut failed, mut calls) = (0u64, 0u64, 0u64);
     let mut next = Duration::ZERO;
+    let mut mid: Option<(Option<f64>, Option<f64>)> = None;
     while next < window {
+        if mid.is_none() && t0.elapsed() >= window / 2 {
+            mid = Some(memory(&page).await);
+        }
         tokio::time::sleep(next.saturating_sub(t0.elapsed())).await;
         if t0.elapsed() >= window {
             break;
@@ -678,7 +694,7 @@ async fn long_session(seconds: u64, tabs: usize) -> SessionFigures {
          | access-token lifetimes in the window | {lifetimes:.0} |\n\
          | refresh requests (server) | {refreshes} |\n\
          | refresh requests per lifetime | {per:.2} |\n\
-         | expected by the engine's schedule (one per {scheduled_after:.2} s: lifetime − 25 % margin) | {expected:.1} |\n\
+         | nominal: one refresh per {scheduled_after:.2} s (lifetime − 25 % margin) would make | {expected:.1} |\n\
          | refresh requests seen by the tabs (resource timing), total (per tab) | {seen} ({per_tab}) |\n\
          | interval between refresh requests: min / median / max | {imin} / {imed} / {imax} |\n\
          | **refresh requests not needed**¹ | **{not_needed}** |\n\
@@ -713,6 +729,11 @@ async fn long_session(seconds: u64, tabs: usize) -> SessionFigures {
             "| app, signed in on `/user`, inspector open, before the long session | {} | {} |",
             fmt_mem(heap0),
             fmt_mem(wasm0)
+        ),
+        format!(
+            "| app, half-way through the session | {} | {} |",
+            fmt_mem(mid.and_then(|m| m.0)),
+            fmt_mem(mid.and_then(|m| m.1))
         ),
         format!(
             "| app, after the {secs:.0} s session ({refreshes} refreshes, {calls} calls) | {} | {} |",
@@ -872,7 +893,12 @@ async fn load(loads: usize) -> LoadFigures {
          | login input typeable, p90 | {a90} | {f90} | – |\n\
          | median ratio app / floor | {ratio} | 1× | 5.2× (261 / 50) |\n\
          | JS heap after load (GC forced), median | {ah} | {fh} | – |\n\
-         | JS heap above the floor | {above} | 0 | about 3 MB |\n",
+         | JS heap above the floor | {above} | 0 | about 3 MB |\n\
+         | JS heap + wasm memory above the floor | {above_all} | 0 | – (no wasm) |\n",
+        above_all = match (median(&app_heap), median(&app_wasm), median(&floor_heap)) {
+            (Some(a), Some(w), Some(f)) => mib(a + w - f),
+            _ => "failed".into(),
+        },
         gz = kb(s.gz),
         raw = kb(s.raw),
         gzh = kb(s.gz + s.html_gz),
