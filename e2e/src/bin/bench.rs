@@ -42,7 +42,10 @@ const SESSION_FIRE_EVERY: Duration = Duration::from_secs(3);
 /// timing, so the page's own fetch is untouched).
 const PROBE: &str = r#"(() => {
   if (window.__bench) return;
-  const b = window.__bench = { inputReadyMs: null, refreshes: [], wasmMemory: null };
+  const b = window.__bench = { inputReadyMs: null, refreshes: [], wasmMemory: null,
+                               visibility: [{ at: Date.now(), state: document.visibilityState }] };
+  document.addEventListener('visibilitychange', () =>
+    b.visibility.push({ at: Date.now(), state: document.visibilityState }));
   const ready = () => {
     if (b.inputReadyMs !== null) return true;
     const e = document.querySelector('input[name=username]');
@@ -648,6 +651,15 @@ async fn long_session(seconds: u64, tabs: usize) -> SessionFigures {
     let mut starts: Vec<f64> = Vec::new();
     let mut per_tab = Vec::new();
     let mut signed_in = 0;
+    let mut hidden_pct = Vec::new();
+    for p in &others {
+        // Share of the window each background tab spent hidden (read before switching to it
+        // makes it visible).
+        let v = p
+            .js("return (window.__bench || {}).visibility || [];", vec![])
+            .await;
+        hidden_pct.push(hidden_share(&v, b0, b1));
+    }
     for p in std::iter::once(&page).chain(others.iter()) {
         let log = p
             .js("return (window.__bench || {}).refreshes || [];", vec![])
@@ -703,13 +715,23 @@ async fn long_session(seconds: u64, tabs: usize) -> SessionFigures {
          | API calls / failed | {calls} / {failed} |\n\
          | 401 answers: server / seen by the tab | {server_401} / {tab_401} |\n\
          | calling tab's session state at the end | {status} |\n\
-         | tabs still signed in on `/user` at the end | {signed_in} of {tabs} |\n\n\
+         | tabs still signed in on `/user` at the end | {signed_in} of {tabs} |\n\
+         | share of the window the background tabs spent hidden (per tab) | {hidden} |\n\n\
          ¹ A refresh request is **not needed** when it started less than the engine's minimum \
          interval ({min_interval:.1} s = half the access lifetime) after the previous refresh \
          request of any tab, or when the server did not answer it `ok` (it presented an \
          already-rotated token: a duplicate). With one token generation per refresh, this also \
          counts \"more than one refresh per generation\" and duplicates across tabs.\n",
         idle = tabs - 1,
+        hidden = if hidden_pct.is_empty() {
+            "– (no background tab)".to_string()
+        } else {
+            hidden_pct
+                .iter()
+                .map(|p| p.map(|p| format!("{p:.0} %")).unwrap_or("unknown".into()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
         per_tab = per_tab.join(", "),
         fire = SESSION_FIRE_EVERY.as_secs(),
         per = refreshes as f64 / lifetimes,
@@ -1065,6 +1087,28 @@ async fn main() {
     }
 }
 
+/// Percentage of `from..to` (browser ms) a tab spent hidden, from its visibility log
+/// (`[{at, state}]`, oldest first); `None` when the log is unreadable.
+fn hidden_share(log: &Value, from: f64, to: f64) -> Option<f64> {
+    let entries: Vec<(f64, bool)> = log
+        .as_array()?
+        .iter()
+        .filter_map(|e| Some((e["at"].as_f64()?, e["state"].as_str()? == "hidden")))
+        .collect();
+    if entries.is_empty() || to <= from {
+        return None;
+    }
+    let mut hidden = 0.0;
+    for (i, (at, is_hidden)) in entries.iter().enumerate() {
+        let end = entries.get(i + 1).map(|e| e.0).unwrap_or(f64::INFINITY);
+        let (a, b) = (at.max(from), end.min(to));
+        if *is_hidden && b > a {
+            hidden += b - a;
+        }
+    }
+    Some(100.0 * hidden / (to - from))
+}
+
 /// Splits "table NUL memory rows" back into its parts.
 fn split_figures(md: &str) -> (String, Vec<String>) {
     match md.split_once('\u{0}') {
@@ -1091,6 +1135,19 @@ mod tests {
         assert_eq!(spread(&[1, 1, 1]), "1");
         assert_eq!(spread(&[1, 2, 1]), "1 (1–2)");
         assert_eq!(spread(&[]), "failed (no run)");
+    }
+
+    #[test]
+    fn hidden_share_counts_hidden_spans_inside_the_window() {
+        let log = json!([
+            { "at": 0.0, "state": "visible" },
+            { "at": 10.0, "state": "hidden" },
+            { "at": 30.0, "state": "visible" },
+            { "at": 40.0, "state": "hidden" }
+        ]);
+        // 10..30 and 40..50 hidden out of 0..50.
+        assert_eq!(hidden_share(&log, 0.0, 50.0), Some(60.0));
+        assert_eq!(hidden_share(&json!([]), 0.0, 50.0), None);
     }
 
     #[test]
