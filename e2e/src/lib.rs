@@ -491,10 +491,17 @@ impl Browser {
     /// A new WebDriver session (a fresh browser profile: its own cookies and storage) on the
     /// app at `base` (`http://127.0.0.1:PORT`).
     pub async fn session(&self, base: &str) -> Page {
+        self.session_with_args(base, &[]).await
+    }
+
+    /// Like [`Browser::session`], with Chromium flags added to [`CHROMIUM_ARGS`] (e.g.
+    /// `--enable-precise-memory-info` for the benchmark's heap figures).
+    pub async fn session_with_args(&self, base: &str, extra_args: &[&str]) -> Page {
+        let args: Vec<&str> = CHROMIUM_ARGS.iter().chain(extra_args).copied().collect();
         let mut caps = Capabilities::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({ "binary": "/usr/bin/chromium", "args": CHROMIUM_ARGS }),
+            json!({ "binary": "/usr/bin/chromium", "args": args }),
         );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)

@@ -1,0 +1,1159 @@
+//! `bench`: the client benchmark of issue 7, run by `scripts/bench`. It drives the real release
+//! build and the real `session-api` in headless Chromium (the e2e harness, 127.0.0.1 only) and
+//! prints ONE markdown report to stdout (also written to `target/bench-client.md`); progress goes
+//! to stderr.
+//!
+//! Sections, each bounded in time and run in its own task, so that a failure (a panic of the
+//! harness, or a timeout) is reported as failed in the table and the others still run; the
+//! harness's guards kill the server and the browser of a failed section:
+//! 1. refresh amplification: K = 1, 10, 50 concurrent calls on an expired access token, in 1 tab
+//!    and in 4 tabs of one browser session (every tab fires K at the same moment);
+//! 2. a long session with 5 s access tokens, a page calling the API every few seconds and more
+//!    tabs of the same session open in the background;
+//! 3. load: transfer size, and time from navigation start until the login input can be typed
+//!    into, over fresh browser profiles, next to a one-input static page (the floor);
+//! 4. memory: JS heap and wasm memory after sign-in and after the long session, and the floor's.
+//!
+//! Environment: `BENCH_SESSION_SECONDS` (default 120; 600 = the issue's 10 minutes),
+//! `BENCH_REPS` (runs per amplification cell, default 3), `BENCH_LOADS` (fresh loads per page,
+//! default 15), `BENCH_SESSION_TABS` (tabs open during the long session, default 4: one calls
+//! the API, the others idle in the background).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use e2e::{wait_for, Browser, Metrics, Page, Server, ServerOptions, DEMO_PASSWORD};
+use serde_json::{json, Value};
+
+/// Chromium flag that makes `performance.memory` exact instead of bucketed.
+const PRECISE_MEMORY: &str = "--enable-precise-memory-info";
+
+/// Access-token lifetime of the amplification runs.
+const AMP_TTL: Duration = Duration::from_secs(4);
+/// Access-token lifetime of the long session.
+const SESSION_TTL: Duration = Duration::from_secs(5);
+/// The long session's page fires 10 calls this often.
+const SESSION_FIRE_EVERY: Duration = Duration::from_secs(3);
+
+/// Injected with `Page.addScriptToEvaluateOnNewDocument` before any script of the page runs:
+/// records when `input[name=username]` is in the DOM, visible and enabled (`performance.now()`,
+/// i.e. ms since navigation start), captures the app's `WebAssembly.Memory` from trunk's
+/// `TrunkApplicationStarted` event, and logs every refresh request the page makes (resource
+/// timing, so the page's own fetch is untouched).
+const PROBE: &str = r#"(() => {
+  if (window.__bench) return;
+  const b = window.__bench = { inputReadyMs: null, refreshes: [], wasmMemory: null,
+                               visibility: [{ at: Date.now(), state: document.visibilityState }] };
+  document.addEventListener('visibilitychange', () =>
+    b.visibility.push({ at: Date.now(), state: document.visibilityState }));
+  const ready = () => {
+    if (b.inputReadyMs !== null) return true;
+    const e = document.querySelector('input[name=username]');
+    if (!e || e.disabled || e.offsetParent === null) return false;
+    const r = e.getBoundingClientRect();
+    if (r.width <= 0 || r.height <= 0) return false;
+    b.inputReadyMs = performance.now();
+    return true;
+  };
+  if (!ready()) {
+    const mo = new MutationObserver(() => { if (ready()) mo.disconnect(); });
+    mo.observe(document, { subtree: true, childList: true, attributes: true });
+    addEventListener('DOMContentLoaded', ready);
+    addEventListener('load', ready);
+  }
+  addEventListener('TrunkApplicationStarted', (e) => {
+    const w = e.detail && e.detail.wasm;
+    if (w && w.memory) b.wasmMemory = w.memory;
+  });
+  try {
+    new PerformanceObserver((list) => {
+      for (const en of list.getEntries()) {
+        if (en.name.includes('/api/auth/refreshtoken')) {
+          b.refreshes.push({ at: performance.timeOrigin + en.startTime,
+                             status: en.responseStatus === undefined ? null : en.responseStatus });
+        }
+      }
+    }).observe({ type: 'resource', buffered: true });
+  } catch (_) {}
+})();"#;
+
+/// The floor page: plain static HTML with one input, served by the same server.
+const FLOOR_HTML: &str = "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
+<title>floor</title></head>\n<body><form><input name=\"username\" autocomplete=\"username\">\
+</form></body>\n</html>\n";
+
+fn progress(msg: impl AsRef<str>) {
+    eprintln!("[bench] {}", msg.as_ref());
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+// ---- statistics --------------------------------------------------------------------------
+
+/// Median (mean of the two middle values for an even count).
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// Nearest-rank percentile `p` (0..=100).
+fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    Some(v[rank.min(v.len()) - 1])
+}
+
+/// `median (min–max)` of counts, or the single value when all runs agree.
+fn spread(values: &[u64]) -> String {
+    let f: Vec<f64> = values.iter().map(|v| *v as f64).collect();
+    let (Some(m), Some(lo), Some(hi)) = (median(&f), values.iter().min(), values.iter().max())
+    else {
+        return "failed (no run)".into();
+    };
+    if lo == hi {
+        fmt_num(m)
+    } else {
+        format!("{} ({lo}–{hi})", fmt_num(m))
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn mib(bytes: f64) -> String {
+    format!("{:.2} MiB", bytes / (1024.0 * 1024.0))
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{:.1} KB", bytes as f64 / 1000.0)
+}
+
+// ---- sections as failable tasks -----------------------------------------------------------
+
+/// Runs a section in its own task within `limit`; a panic or a timeout becomes `Err(why)` (the
+/// task is aborted, so the guards of its server and browser run).
+async fn section<F>(name: &str, limit: Duration, fut: F) -> Result<String, String>
+where
+    F: Future<Output = String> + Send + 'static,
+{
+    progress(format!("{name}: start (limit {} s)", limit.as_secs()));
+    let started = Instant::now();
+    let mut handle = tokio::spawn(fut);
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(limit, &mut handle) => r,
+        signal = interrupted() => {
+            // The server and chromedriver run in their own process groups, so Ctrl-C does not
+            // reach them: end the task, whose guards kill them, before exiting.
+            progress(format!("{name}: {signal}, stopping"));
+            handle.abort();
+            let _ = handle.await;
+            std::process::exit(130);
+        }
+    };
+    let result = match outcome {
+        Ok(Ok(md)) => Ok(md),
+        Ok(Err(e)) if e.is_panic() => {
+            let p = e.into_panic();
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            Err(msg)
+        }
+        Ok(Err(e)) => Err(format!("task failed: {e}")),
+        Err(_) => {
+            handle.abort();
+            let _ = handle.await;
+            Err(format!("did not finish within {} s", limit.as_secs()))
+        }
+    };
+    progress(format!(
+        "{name}: {} after {:.0} s",
+        if result.is_ok() { "done" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    ));
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM, naming it.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "interrupted",
+        _ = term.recv() => "terminated",
+    }
+}
+
+fn failed_section(title: &str, why: &str) -> String {
+    let first: String = why.lines().take(3).collect::<Vec<_>>().join(" / ");
+    format!("### {title}\n\n**FAILED**: {}\n", first.replace('|', "\\|"))
+}
+
+// ---- page helpers -----------------------------------------------------------------------
+
+/// A new WebDriver session (fresh profile) with exact heap figures and the probe installed.
+async fn fresh_page(browser: &Browser, base: &str) -> Page {
+    let page = browser.session_with_args(base, &[PRECISE_MEMORY]).await;
+    install_probe(&page).await;
+    page
+}
+
+async fn install_probe(page: &Page) {
+    page.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": PROBE }),
+    )
+    .await;
+}
+
+/// Used JS heap and wasm memory (bytes) after forcing garbage collection.
+async fn memory(page: &Page) -> (Option<f64>, Option<f64>) {
+    for _ in 0..2 {
+        page.cdp("HeapProfiler.collectGarbage", json!({})).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let v = page
+        .js(
+            "const b = window.__bench || {}; \
+             return { heap: performance.memory ? performance.memory.usedJSHeapSize : null, \
+                      wasm: b.wasmMemory ? b.wasmMemory.buffer.byteLength : null };",
+            vec![],
+        )
+        .await;
+    (v["heap"].as_f64(), v["wasm"].as_f64())
+}
+
+async fn browser_now(page: &Page) -> f64 {
+    page.js("return Date.now();", vec![])
+        .await
+        .as_f64()
+        .expect("Date.now()")
+}
+
+async fn wait_content(page: &Page) {
+    let text = page
+        .wait_text("[data-testid=content]", Duration::from_secs(15))
+        .await;
+    assert!(
+        !text.is_empty(),
+        "empty content: {}",
+        page.diagnostics().await
+    );
+}
+
+/// Closes a WebDriver session (its Chromium quits).
+async fn close(page: Page) {
+    let _ = page.client.close().await;
+}
+
+// ---- 1. refresh amplification --------------------------------------------------------------
+
+/// One cell run: what the server saw while every tab fired K calls on an expired token.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    refreshes: u64,
+    refreshes_not_ok: u64,
+    wasted_401: u64,
+    failed: u64,
+    calls: u64,
+    refreshed_while_idle: bool,
+    /// `Some(true)`: the refresh left before the calls (not triggered by them); `None`: unknown.
+    refreshed_before_fire: Option<bool>,
+    /// `document.visibilityState` of each tab when its calls left.
+    visibility: Vec<String>,
+}
+
+/// Signs in in one tab and opens `tabs - 1` more windows of the same session on `/user`.
+async fn open_tabs(browser: &Browser, server: &Server, tabs: usize) -> Vec<Page> {
+    let first = browser.session(&server.url()).await;
+    first.sign_in("user", DEMO_PASSWORD, true).await;
+    first.click_nav("User").await;
+    wait_content(&first).await;
+    let mut pages = vec![first.clone()];
+    for _ in 1..tabs {
+        let p = first.new_window("/user").await;
+        wait_content(&p).await;
+        pages.push(p);
+    }
+    for p in &pages {
+        p.open_inspector().await;
+    }
+    pages
+}
+
+/// Schedules, in `page`, the K calls at browser time `at_ms` (all tabs share the clock).
+/// K = 1 is the user board's own call (a client-side navigation Home -> User); K > 1 is the
+/// inspector's fire-K button (K concurrent GET /api/test/user through the interceptor).
+async fn arm(page: &Page, k: usize, at_ms: f64) {
+    if k == 1 {
+        page.js(
+            "const [at] = arguments; \
+             setTimeout(() => { \
+               window.__visibilityAtFire = document.visibilityState; \
+               const a = [...document.querySelectorAll('nav[aria-label=Main] a')] \
+                 .find(a => a.textContent.trim() === 'User'); \
+               a.click(); \
+             }, Math.max(0, at - Date.now()));",
+            vec![json!(at_ms)],
+        )
+        .await;
+    } else {
+        page.js(
+            "const [k, at] = arguments; \
+             window.__burst = []; \
+             if (!window.__burstObserver) { \
+               window.__burstObserver = new MutationObserver(() => { \
+                 const e = document.querySelector('[data-testid=burst-result]'); \
+                 const a = window.__burst; \
+                 if (e && a[a.length - 1] !== e.textContent) a.push(e.textContent); \
+               }); \
+               window.__burstObserver.observe(document.body, { subtree: true, childList: true, characterData: true }); \
+             } \
+             setTimeout(() => { \
+               window.__visibilityAtFire = document.visibilityState; \
+               document.querySelector('[data-testid=fire-' + k + ']').click(); \
+             }, Math.max(0, at - Date.now()));",
+            vec![json!(k), json!(at_ms)],
+        )
+        .await;
+    }
+}
+
+/// Waits for the armed calls of `page` to finish; returns how many failed.
+async fn failed_calls(page: &Page, k: usize) -> u64 {
+    if k == 1 {
+        let outcome = wait_for("the user board's call", Duration::from_secs(30), || async {
+            page.js(
+                "if (location.pathname !== '/user') return null; \
+                 const s = [...document.querySelectorAll('section.card')] \
+                   .find(s => (s.querySelector('h1') || {}).textContent === 'User board'); \
+                 if (!s) return null; \
+                 if (s.querySelector('[data-testid=content]')) return 'ok'; \
+                 if (s.querySelector('[data-testid=content-error]')) return 'failed'; \
+                 return null;",
+                vec![],
+            )
+            .await
+            .as_str()
+            .map(str::to_string)
+        })
+        .await;
+        return u64::from(outcome != "ok");
+    }
+    let line = wait_for(
+        &format!("the burst of {k} calls"),
+        Duration::from_secs(30),
+        || async {
+            page.js(
+                "const a = window.__burst || []; \
+                 const i = a.findIndex(t => t.includes('in flight')); \
+                 if (i < 0) return null; \
+                 return a.slice(i + 1).find(t => t.startsWith(arguments[0])) || null;",
+                vec![json!(format!("{k} calls: "))],
+            )
+            .await
+            .as_str()
+            .map(str::to_string)
+        },
+    )
+    .await;
+    // "K calls: X ok, Y failed"
+    line.rsplit_once(", ")
+        .and_then(|(_, f)| f.trim_end_matches(" failed").trim().parse().ok())
+        .unwrap_or_else(|| panic!("unexpected burst result {line:?}"))
+}
+
+async fn amp_run(server: &Server, pages: &[Page], k: usize) -> Run {
+    // Position: K = 1 starts from Home (its call is the user board's).
+    for p in pages {
+        if k == 1 && p.path().await.starts_with("/user") {
+            p.click_nav("Home").await;
+            wait_for("the Home page", Duration::from_secs(10), || async {
+                (!p.path().await.starts_with("/user")).then_some(())
+            })
+            .await;
+            wait_content(p).await;
+        }
+    }
+    // The engine pauses proactive refreshes while the browser says it is offline, so the token
+    // expires with nothing in flight (the network itself stays up; see tests/session.rs).
+    for p in pages {
+        p.js("window.dispatchEvent(new Event('offline'));", vec![])
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = server.metrics().await;
+    tokio::time::sleep(AMP_TTL + Duration::from_millis(500)).await;
+    let before = server.metrics().await;
+    let lead_ms = 150.0 * pages.len() as f64 + 100.0;
+    let at = browser_now(&pages[0]).await + lead_ms;
+    let fire_at = Instant::now() + Duration::from_millis(lead_ms as u64);
+    for p in pages {
+        arm(p, k, at).await;
+    }
+    // Did a refresh leave before the calls did (e.g. a wake trigger as WebDriver switched the
+    // focus between windows while arming)? Only known when arming finished in time.
+    let armed = server.metrics().await;
+    let refreshed_before_fire = (Instant::now() + Duration::from_millis(30) < fire_at)
+        .then(|| armed.refreshes_all() > before.refreshes_all());
+    let mut failed = 0;
+    let mut visibility = Vec::new();
+    for p in pages {
+        failed += failed_calls(p, k).await;
+        visibility.push(
+            p.js("return window.__visibilityAtFire || 'unknown';", vec![])
+                .await
+                .as_str()
+                .unwrap_or("unknown")
+                .to_string(),
+        );
+    }
+    // Let a late refresh or retry land before the snapshot.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.metrics().await;
+    let d = |f: &dyn Fn(&Metrics) -> u64| f(&after) - f(&before);
+    if d(&|m| m.refreshes_all()) != 1 {
+        // Shown on stderr only: what each tab's event bus said about this run.
+        for (i, p) in pages.iter().enumerate() {
+            let log = p.event_log().await;
+            let tail = &log[log.len().saturating_sub(8)..];
+            progress(format!("  tab {i} events: {}", tail.join(" | ")));
+        }
+    }
+    Run {
+        refreshes: d(&|m| m.refreshes_all()),
+        refreshes_not_ok: d(&|m| m.refreshes_all() - m.refreshes("ok")),
+        wasted_401: d(&|m| m.responses(401)),
+        failed,
+        calls: (k * pages.len()) as u64,
+        refreshed_while_idle: before.refreshes_all() != idle.refreshes_all(),
+        refreshed_before_fire,
+        visibility,
+    }
+}
+
+async fn amplification(reps: usize) -> String {
+    let server = Server::start(ServerOptions {
+        access_ttl: format!("{}s", AMP_TTL.as_secs()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let browser = Browser::start().await;
+    let ks = [1usize, 10, 50];
+    let mut rows = Vec::new();
+    let mut visibility = std::collections::BTreeMap::<String, usize>::new();
+    for tabs in [1usize, 4] {
+        progress(format!("amplification: {tabs} tab(s): signing in"));
+        let pages = open_tabs(&browser, &server, tabs).await;
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); ks.len()];
+        for rep in 0..reps {
+            for (i, &k) in ks.iter().enumerate() {
+                let r = amp_run(&server, &pages, k).await;
+                progress(format!(
+                    "amplification: {tabs} tab(s), K = {k}, run {}/{reps}: {} refresh(es), {} 401s, {} of {} calls failed{}{}",
+                    rep + 1,
+                    r.refreshes,
+                    r.wasted_401,
+                    r.failed,
+                    r.calls,
+                    if r.refreshed_while_idle { " (a refresh ran while idle)" } else { "" },
+                    match r.refreshed_before_fire {
+                        Some(true) => " (the refresh left before the calls)",
+                        Some(false) => "",
+                        None => " (armed too late to tell which left first)",
+                    }
+                ));
+                if tabs > 1 {
+                    for v in &r.visibility {
+                        *visibility.entry(v.clone()).or_default() += 1;
+                    }
+                }
+                runs[i].push(r);
+            }
+        }
+        for (i, &k) in ks.iter().enumerate() {
+            let rs = &runs[i];
+            let col = |f: fn(&Run) -> u64| spread(&rs.iter().map(f).collect::<Vec<_>>());
+            let idle = rs.iter().filter(|r| r.refreshed_while_idle).count();
+            let early = rs
+                .iter()
+                .filter(|r| r.refreshed_before_fire == Some(true))
+                .count();
+            let unknown = rs
+                .iter()
+                .filter(|r| r.refreshed_before_fire.is_none())
+                .count();
+            let mut notes = Vec::new();
+            if idle > 0 {
+                notes.push(format!(
+                    "{idle} run(s) with a refresh while idle: token not expired"
+                ));
+            }
+            if early > 0 {
+                notes.push(format!(
+                    "{early} run(s) where the refresh left before the calls"
+                ));
+            }
+            if unknown > 0 {
+                notes.push(format!(
+                    "{unknown} run(s) armed too late to tell which left first"
+                ));
+            }
+            rows.push(format!(
+                "| {tabs} | {k} | {} | {} | {} | {} | {} | {} | {} |",
+                rs.first().map(|r| r.calls).unwrap_or(0),
+                col(|r| r.refreshes),
+                col(|r| r.refreshes_not_ok),
+                col(|r| r.wasted_401),
+                col(|r| r.failed),
+                rs.len(),
+                if notes.is_empty() {
+                    "–".to_string()
+                } else {
+                    notes.join("; ")
+                }
+            ));
+        }
+        for p in pages.into_iter().take(1) {
+            close(p).await;
+        }
+    }
+    let metrics = server.metrics().await;
+    format!(
+        "### Refresh amplification (real browser)\n\n\
+         Access token {ttl} s. The tab(s) are made to let the token expire with nothing in flight \
+         (a synthetic `offline` event pauses proactive refresh, the network stays up), wait \
+         {ttl} s + 0.5 s, then fire. **1 tab**: K calls. **4 tabs** (4 windows of one browser \
+         session: shared cookies, storage, BroadcastChannel, Web Locks; `document.visibilityState` \
+         of a tab as its calls left, over all 4-tab runs: {visibility}): \
+         **every tab fires K at the same moment** (a timer armed in each tab for one shared \
+         `Date.now()`), so 4·K calls race. K = 1 is the user board's own call (client-side \
+         navigation Home → User); K = 10 and 50 are the inspector's \"Fire K calls\" (K concurrent \
+         `GET /api/test/user` through the interceptor). Counts are server-side deltas \
+         (`session_api_refreshes_total`, `session_api_http_responses_total{{status=\"401\"}}`); \
+         failed calls are those the page reported as failed. Median of {reps} runs \
+         (min–max when runs differ).\n\n\
+         | tabs | K per tab | calls in total | refresh requests | of which not answered `ok` | wasted 401s | failed calls | runs | notes |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---|\n{}\n\n\
+         Whole section: refresh-token reuse detected {} time(s).\n",
+        rows.join("\n"),
+        metrics.refreshes("reuse_detected"),
+        ttl = AMP_TTL.as_secs(),
+        visibility = visibility
+            .iter()
+            .map(|(state, n)| format!("{state} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+// ---- 2. long session + 4. memory -------------------------------------------------------------
+
+struct SessionFigures {
+    table: String,
+    memory_rows: Vec<String>,
+}
+
+async fn long_session(seconds: u64, tabs: usize) -> SessionFigures {
+    let server = Server::start(ServerOptions {
+        access_ttl: format!("{}s", SESSION_TTL.as_secs()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let browser = Browser::start().await;
+    let page = fresh_page(&browser, &server.url()).await;
+    page.sign_in("user", DEMO_PASSWORD, true).await;
+    page.click_nav("User").await;
+    wait_content(&page).await;
+    page.open_inspector().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (heap0, wasm0) = memory(&page).await;
+    // The other tabs: open on /user, idle (each its own renderer and JS heap, so they do not
+    // count in the calling tab's memory figures).
+    let mut others = Vec::new();
+    for _ in 1..tabs {
+        let p = page.new_blank_tab().await;
+        install_probe(&p).await;
+        p.goto("/user").await;
+        wait_content(&p).await;
+        others.push(p);
+    }
+    page.focus().await;
+
+    let window = Duration::from_secs(seconds);
+    let m0 = server.metrics().await;
+    let tab_401_0 = page.inspector_number("insp-401").await;
+    let b0 = browser_now(&page).await;
+    let t0 = Instant::now();
+    let (mut bursts, mut failed, mut calls) = (0u64, 0u64, 0u64);
+    let mut next = Duration::ZERO;
+    let mut mid: Option<(Option<f64>, Option<f64>)> = None;
+    while next < window {
+        if mid.is_none() && t0.elapsed() >= window / 2 {
+            mid = Some(memory(&page).await);
+        }
+        tokio::time::sleep(next.saturating_sub(t0.elapsed())).await;
+        if t0.elapsed() >= window {
+            break;
+        }
+        let line = page.fire(10).await;
+        let f: u64 = line
+            .rsplit_once(", ")
+            .and_then(|(_, f)| f.trim_end_matches(" failed").trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected burst result {line:?}"));
+        bursts += 1;
+        calls += 10;
+        failed += f;
+        if bursts % 10 == 0 {
+            progress(format!(
+                "long session: {:.0} s of {seconds} s, {bursts} bursts",
+                t0.elapsed().as_secs_f64()
+            ));
+        }
+        next += SESSION_FIRE_EVERY;
+    }
+    tokio::time::sleep(window.saturating_sub(t0.elapsed())).await;
+    let m1 = server.metrics().await;
+    let b1 = browser_now(&page).await;
+    let tab_401 = page.inspector_number("insp-401").await - tab_401_0;
+    let status = page.inspector_status().await;
+    // Refresh requests every tab made inside the window, by start time (one browser clock).
+    let mut starts: Vec<f64> = Vec::new();
+    let mut per_tab = Vec::new();
+    let mut signed_in = 0;
+    let mut hidden_pct = Vec::new();
+    for p in &others {
+        // Share of the window each background tab spent hidden (read before switching to it
+        // makes it visible).
+        let v = p
+            .js("return (window.__bench || {}).visibility || [];", vec![])
+            .await;
+        hidden_pct.push(hidden_share(&v, b0, b1));
+    }
+    for p in std::iter::once(&page).chain(others.iter()) {
+        let log = p
+            .js("return (window.__bench || {}).refreshes || [];", vec![])
+            .await;
+        let mine: Vec<f64> = log
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["at"].as_f64())
+                    .filter(|at| *at >= b0 && *at <= b1)
+                    .collect()
+            })
+            .unwrap_or_default();
+        per_tab.push(mine.len().to_string());
+        starts.extend(mine);
+        if p.nav_signed_in().await && p.path().await.starts_with("/user") {
+            signed_in += 1;
+        }
+    }
+    let (heap1, wasm1) = memory(&page).await;
+    starts.sort_by(|a, b| a.total_cmp(b));
+    let intervals: Vec<f64> = starts.windows(2).map(|w| (w[1] - w[0]) / 1000.0).collect();
+    let ttl = SESSION_TTL.as_secs_f64();
+    // The engine's schedule: refresh at lifetime − min(60 s, 25 %), never sooner than
+    // max(1 s, min(30 s, 50 %)) after the previous token arrived.
+    let scheduled_after = ttl - (0.25 * ttl).min(60.0);
+    let min_interval = (0.5 * ttl).clamp(1.0, 30.0);
+    let below_min = intervals.iter().filter(|i| **i < min_interval).count();
+    let refreshes = m1.refreshes_all() - m0.refreshes_all();
+    let not_ok = refreshes - (m1.refreshes("ok") - m0.refreshes("ok"));
+    let secs = window.as_secs_f64();
+    let lifetimes = secs / ttl;
+    let server_401 = m1.responses(401) - m0.responses(401);
+    let fmt_opt = |v: Option<f64>| v.map(|v| format!("{v:.2} s")).unwrap_or("–".into());
+    let not_needed = below_min as u64 + not_ok;
+    let table = format!(
+        "### Long session (real browser, {tabs} tab(s))\n\n\
+         Access token {ttl:.0} s, {secs:.0} s (`BENCH_SESSION_SECONDS`; the issue's full run is 600). \
+         One tab signed in on `/user` with the inspector open fires 10 concurrent \
+         `GET /api/test/user` every {fire} s; {idle} more tab(s) of the same browser session \
+         (`BENCH_SESSION_TABS`) stay open on `/user` in the background, idle, each running its own \
+         engine and proactive timer.\n\n\
+         | figure | value |\n|---|---:|\n\
+         | access-token lifetimes in the window | {lifetimes:.0} |\n\
+         | refresh requests (server) | {refreshes} |\n\
+         | refresh requests per lifetime | {per:.2} |\n\
+         | nominal: one refresh per {scheduled_after:.2} s (lifetime − 25 % margin) would make | {expected:.1} |\n\
+         | refresh requests seen by the tabs (resource timing), total (per tab) | {seen} ({per_tab}) |\n\
+         | interval between refresh requests: min / median / max | {imin} / {imed} / {imax} |\n\
+         | **refresh requests not needed**¹ | **{not_needed}** |\n\
+         | … of which started < {min_interval:.1} s after the previous one | {below_min} |\n\
+         | … of which not answered `ok` by the server | {not_ok} |\n\
+         | API calls / failed | {calls} / {failed} |\n\
+         | 401 answers: server / seen by the tab | {server_401} / {tab_401} |\n\
+         | calling tab's session state at the end | {status} |\n\
+         | tabs still signed in on `/user` at the end | {signed_in} of {tabs} |\n\
+         | share of the window the background tabs spent hidden (per tab) | {hidden} |\n\n\
+         ¹ A refresh request is **not needed** when it started less than the engine's minimum \
+         interval ({min_interval:.1} s = half the access lifetime) after the previous refresh \
+         request of any tab, or when the server did not answer it `ok` (it presented an \
+         already-rotated token: a duplicate). With one token generation per refresh, this also \
+         counts \"more than one refresh per generation\" and duplicates across tabs.\n",
+        idle = tabs - 1,
+        hidden = if hidden_pct.is_empty() {
+            "– (no background tab)".to_string()
+        } else {
+            hidden_pct
+                .iter()
+                .map(|p| p.map(|p| format!("{p:.0} %")).unwrap_or("unknown".into()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        per_tab = per_tab.join(", "),
+        fire = SESSION_FIRE_EVERY.as_secs(),
+        per = refreshes as f64 / lifetimes,
+        expected = secs / scheduled_after,
+        seen = starts.len(),
+        imin = fmt_opt(intervals.iter().copied().reduce(f64::min)),
+        imed = fmt_opt(median(&intervals)),
+        imax = fmt_opt(intervals.iter().copied().reduce(f64::max)),
+    );
+    let fmt_mem = |v: Option<f64>| v.map(mib).unwrap_or_else(|| "failed (not readable)".into());
+    let growth = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:+.2} MiB", (b - a) / (1024.0 * 1024.0)),
+        _ => "failed".into(),
+    };
+    let memory_rows = vec![
+        format!(
+            "| app, signed in on `/user`, inspector open, before the long session | {} | {} |",
+            fmt_mem(heap0),
+            fmt_mem(wasm0)
+        ),
+        format!(
+            "| app, half-way through the session | {} | {} |",
+            fmt_mem(mid.and_then(|m| m.0)),
+            fmt_mem(mid.and_then(|m| m.1))
+        ),
+        format!(
+            "| app, after the {secs:.0} s session ({refreshes} refreshes, {calls} calls) | {} | {} |",
+            fmt_mem(heap1),
+            fmt_mem(wasm1)
+        ),
+        format!(
+            "| **growth over the session** | **{}** | **{}** |",
+            growth(heap0, heap1),
+            growth(wasm0, wasm1)
+        ),
+    ];
+    drop(others);
+    close(page).await;
+    SessionFigures { table, memory_rows }
+}
+
+// ---- 3. load ---------------------------------------------------------------------------------
+
+/// gzip -9 size of a file (the same measure as `scripts/size`).
+fn gzip_size(path: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("gzip")
+        .arg("-9c")
+        .arg(path)
+        .output()
+        .expect("run gzip");
+    assert!(out.status.success(), "gzip -9c {} failed", path.display());
+    out.stdout.len() as u64
+}
+
+struct Sizes {
+    raw: u64,
+    gz: u64,
+    html_gz: u64,
+}
+
+fn sizes() -> Sizes {
+    let dist = e2e::dist_dir();
+    let (mut raw, mut gz) = (0, 0);
+    let mut found = 0;
+    for entry in std::fs::read_dir(&dist).expect("read dist/") {
+        let path = entry.expect("dist entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.ends_with("_bg.wasm") || name.ends_with(".js") || name.ends_with(".css") {
+            raw += std::fs::metadata(&path).expect("stat").len();
+            gz += gzip_size(&path);
+            found += 1;
+        }
+    }
+    assert!(found >= 3, "dist/ lacks the wasm, js or css");
+    Sizes {
+        raw,
+        gz,
+        html_gz: gzip_size(&dist.join("index.html")),
+    }
+}
+
+/// One fresh load of `path`: ms from navigation start until the input can be typed into, and
+/// the JS heap (and wasm memory) after it settled.
+async fn one_load(browser: &Browser, base: &str, path: &str) -> (f64, Option<f64>, Option<f64>) {
+    let page = fresh_page(browser, base).await;
+    page.goto(path).await;
+    let ms = wait_for(
+        &format!("the input of {path} to be ready"),
+        Duration::from_secs(20),
+        || async {
+            page.js(
+                "return window.__bench ? window.__bench.inputReadyMs : null;",
+                vec![],
+            )
+            .await
+            .as_f64()
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (heap, wasm) = memory(&page).await;
+    close(page).await;
+    (ms, heap, wasm)
+}
+
+struct LoadFigures {
+    table: String,
+    memory_rows: Vec<String>,
+}
+
+async fn load(loads: usize) -> LoadFigures {
+    let s = sizes();
+    let dist = e2e::dist_with_config(
+        &serde_json::from_str::<Value>(
+            &std::fs::read_to_string(e2e::dist_dir().join("config.json"))
+                .expect("dist/config.json"),
+        )
+        .expect("config.json is JSON"),
+    );
+    std::fs::write(dist.path().join("floor.html"), FLOOR_HTML).expect("write floor.html");
+    let server = Server::start(ServerOptions {
+        static_dir: Some(dist.path().to_path_buf()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let browser = Browser::start().await;
+    let (mut app_ms, mut floor_ms) = (Vec::new(), Vec::new());
+    let (mut app_heap, mut floor_heap, mut app_wasm) = (Vec::new(), Vec::new(), Vec::new());
+    let mut missing = Vec::new();
+    // Interleaved, so that a slow moment of the machine hits both pages alike.
+    for i in 0..loads {
+        let (ms, heap, wasm) = one_load(&browser, &server.url(), "/login").await;
+        app_ms.push(ms);
+        heap.map(|h| app_heap.push(h))
+            .unwrap_or_else(|| missing.push("app heap"));
+        wasm.map(|w| app_wasm.push(w))
+            .unwrap_or_else(|| missing.push("app wasm memory"));
+        let (fms, fheap, _) = one_load(&browser, &server.url(), "/floor.html").await;
+        floor_ms.push(fms);
+        fheap
+            .map(|h| floor_heap.push(h))
+            .unwrap_or_else(|| missing.push("floor heap"));
+        progress(format!(
+            "load {}/{loads}: app {ms:.0} ms, floor {fms:.0} ms",
+            i + 1
+        ));
+    }
+    let ms = |v: &[f64], p: Option<f64>| {
+        let x = match p {
+            None => median(v),
+            Some(p) => percentile(v, p),
+        };
+        x.map(|x| format!("{x:.0} ms")).unwrap_or("failed".into())
+    };
+    let ratio = match (median(&app_ms), median(&floor_ms)) {
+        (Some(a), Some(f)) if f > 0.0 => format!("{:.1}×", a / f),
+        _ => "failed".into(),
+    };
+    let heap_med = |v: &[f64]| median(v).map(mib).unwrap_or("failed (not readable)".into());
+    let above = match (median(&app_heap), median(&floor_heap)) {
+        (Some(a), Some(f)) => mib(a - f),
+        _ => "failed".into(),
+    };
+    let table = format!(
+        "### Load (headless Chromium, fresh profile per load)\n\n\
+         Time from navigation start until `input[name=username]` is in the DOM, visible and enabled \
+         (a MutationObserver injected before any page script with \
+         `Page.addScriptToEvaluateOnNewDocument` records `performance.now()`), over {loads} fresh \
+         loads of each page (a new WebDriver session, i.e. a new Chromium profile with an empty \
+         cache, per load; app and floor loads interleaved), both served by the same session-api \
+         on 127.0.0.1. The floor is a static HTML page with one input and nothing else. \
+         Sizes: `gzip -9` of the files in `dist/`, as `scripts/size`.\n\n\
+         | measure | yew-session | floor (one-input HTML) | reference: the tutorial's Vue 3 client — **quoted from issue 7, not measured here** |\n\
+         |---|---:|---:|---:|\n\
+         | transfer size, wasm + js + css, gzip -9 | {gz} ({raw} raw) | – | – |\n\
+         | transfer size, wasm + js + css + html, gzip -9 | {gzh} | {floor_gz} | 181 KB (js + css + html) |\n\
+         | login input typeable, median | {am} | {fm} | 261 ms (floor 50 ms) |\n\
+         | login input typeable, p90 | {a90} | {f90} | – |\n\
+         | median ratio app / floor | {ratio} | 1× | 5.2× (261 / 50) |\n\
+         | JS heap after load (GC forced), median | {ah} | {fh} | – |\n\
+         | JS heap above the floor | {above} | 0 | about 3 MB |\n\
+         | JS heap + wasm memory above the floor | {above_all} | 0 | – (no wasm) |\n",
+        above_all = match (median(&app_heap), median(&app_wasm), median(&floor_heap)) {
+            (Some(a), Some(w), Some(f)) => mib(a + w - f),
+            _ => "failed".into(),
+        },
+        gz = kb(s.gz),
+        raw = kb(s.raw),
+        gzh = kb(s.gz + s.html_gz),
+        floor_gz = kb(FLOOR_HTML.len() as u64),
+        am = ms(&app_ms, None),
+        fm = ms(&floor_ms, None),
+        a90 = ms(&app_ms, Some(90.0)),
+        f90 = ms(&floor_ms, Some(90.0)),
+        ah = heap_med(&app_heap),
+        fh = heap_med(&floor_heap),
+    );
+    let mut memory_rows = vec![
+        format!(
+            "| floor page after load (median of {loads}) | {} | – |",
+            heap_med(&floor_heap)
+        ),
+        format!(
+            "| app, login page after a fresh load (median of {loads}) | {} | {} |",
+            heap_med(&app_heap),
+            median(&app_wasm)
+                .map(mib)
+                .unwrap_or("failed (not captured)".into())
+        ),
+    ];
+    missing.sort_unstable();
+    missing.dedup();
+    if !missing.is_empty() {
+        memory_rows.push(format!(
+            "| (not readable in some loads: {}) | | |",
+            missing.join(", ")
+        ));
+    }
+    LoadFigures { table, memory_rows }
+}
+
+// ---- report ---------------------------------------------------------------------------------
+
+fn command_output(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| format!("({cmd} failed)"))
+}
+
+fn load_average() -> String {
+    let up = command_output("uptime", &[]);
+    up.split_once("load average:")
+        .map(|(_, l)| l.trim().to_string())
+        .unwrap_or(up)
+}
+
+#[tokio::main]
+async fn main() {
+    let started = Instant::now();
+    let session_seconds = env_u64("BENCH_SESSION_SECONDS", 120);
+    let reps = env_u64("BENCH_REPS", 3).max(1) as usize;
+    let loads = env_u64("BENCH_LOADS", 15).max(1) as usize;
+    let session_tabs = env_u64("BENCH_SESSION_TABS", 4).max(1) as usize;
+    // Fail early, before any browser starts, when the build is missing.
+    let _ = (e2e::dist_dir(), e2e::server_binary());
+    let date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let nproc = command_output("nproc", &[]);
+    let load_start = load_average();
+    let chromium = command_output("/usr/bin/chromium", &["--version"]);
+
+    let amp = section(
+        "refresh amplification",
+        Duration::from_secs(300),
+        amplification(reps),
+    )
+    .await;
+    let session = section(
+        "long session",
+        Duration::from_secs(session_seconds + 120),
+        async move {
+            let f = long_session(session_seconds, session_tabs).await;
+            format!("{}\u{0}{}", f.table, f.memory_rows.join("\n"))
+        },
+    )
+    .await;
+    let load_figs = section(
+        "load",
+        Duration::from_secs(60 + 15 * loads as u64),
+        async move {
+            let f = load(loads).await;
+            format!("{}\u{0}{}", f.table, f.memory_rows.join("\n"))
+        },
+    )
+    .await;
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "## Client benchmark\n\n\
+         `scripts/bench` on {date}: {nproc} cores (`nproc`), load average {load_start} at the start \
+         and {load_end} at the end (`uptime`), {chromium} headless, release build from `dist/`, \
+         session-api release on 127.0.0.1. Whole run {mins:.1} min.\n\n",
+        load_end = load_average(),
+        mins = started.elapsed().as_secs_f64() / 60.0,
+    ));
+    out.push_str(&match &amp {
+        Ok(md) => md.clone(),
+        Err(why) => failed_section("Refresh amplification (real browser)", why),
+    });
+    out.push('\n');
+    let (session_table, session_mem) = match &session {
+        Ok(md) => split_figures(md),
+        Err(why) => (
+            failed_section(
+                &format!("Long session (real browser, {session_tabs} tab(s))"),
+                why,
+            ),
+            vec!["| app before / after the long session | failed | failed |".to_string()],
+        ),
+    };
+    out.push_str(&session_table);
+    out.push('\n');
+    let (load_table, load_mem) = match &load_figs {
+        Ok(md) => split_figures(md),
+        Err(why) => (
+            failed_section("Load (headless Chromium, fresh profile per load)", why),
+            vec!["| floor page / app login page after load | failed | failed |".to_string()],
+        ),
+    };
+    out.push_str(&load_table);
+    out.push('\n');
+    out.push_str(
+        "### Memory\n\n\
+         `performance.memory.usedJSHeapSize` (Chromium with `--enable-precise-memory-info`) and \
+         the byte length of the app's `WebAssembly.Memory` (captured from trunk's \
+         `TrunkApplicationStarted` event), each read after two forced garbage collections \
+         (CDP `HeapProfiler.collectGarbage`). Wasm memory never shrinks, so its growth is the high-water mark.\n\n\
+         | point | JS heap (used) | wasm memory |\n|---|---:|---:|\n",
+    );
+    for row in load_mem.iter().chain(session_mem.iter()) {
+        out.push_str(row);
+        out.push('\n');
+    }
+    out.push_str(
+        "| reference: the tutorial's Vue 3 client, **quoted from issue 7** | about 3 MB above the floor | – |\n",
+    );
+
+    let path = e2e::workspace_root().join("target/bench-client.md");
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(&path, &out) {
+        Ok(()) => progress(format!("report written to {}", path.display())),
+        Err(e) => progress(format!("could not write {}: {e}", path.display())),
+    }
+    print!("{out}");
+    let failures = [amp.is_err(), session.is_err(), load_figs.is_err()]
+        .iter()
+        .filter(|f| **f)
+        .count();
+    progress(format!(
+        "finished in {:.1} min, {failures} section(s) failed",
+        started.elapsed().as_secs_f64() / 60.0
+    ));
+    if failures > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// Percentage of `from..to` (browser ms) a tab spent hidden, from its visibility log
+/// (`[{at, state}]`, oldest first); `None` when the log is unreadable.
+fn hidden_share(log: &Value, from: f64, to: f64) -> Option<f64> {
+    let entries: Vec<(f64, bool)> = log
+        .as_array()?
+        .iter()
+        .filter_map(|e| Some((e["at"].as_f64()?, e["state"].as_str()? == "hidden")))
+        .collect();
+    if entries.is_empty() || to <= from {
+        return None;
+    }
+    let mut hidden = 0.0;
+    for (i, (at, is_hidden)) in entries.iter().enumerate() {
+        let end = entries.get(i + 1).map(|e| e.0).unwrap_or(f64::INFINITY);
+        let (a, b) = (at.max(from), end.min(to));
+        if *is_hidden && b > a {
+            hidden += b - a;
+        }
+    }
+    Some(100.0 * hidden / (to - from))
+}
+
+/// Splits "table NUL memory rows" back into its parts.
+fn split_figures(md: &str) -> (String, Vec<String>) {
+    match md.split_once('\u{0}') {
+        Some((table, rows)) => (
+            table.to_string(),
+            rows.lines().map(str::to_string).collect(),
+        ),
+        None => (md.to_string(), Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_percentiles_and_spreads() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        let v: Vec<f64> = (1..=15).map(f64::from).collect();
+        assert_eq!(percentile(&v, 90.0), Some(14.0));
+        assert_eq!(percentile(&[7.0], 90.0), Some(7.0));
+        assert_eq!(spread(&[1, 1, 1]), "1");
+        assert_eq!(spread(&[1, 2, 1]), "1 (1–2)");
+        assert_eq!(spread(&[]), "failed (no run)");
+    }
+
+    #[test]
+    fn hidden_share_counts_hidden_spans_inside_the_window() {
+        let log = json!([
+            { "at": 0.0, "state": "visible" },
+            { "at": 10.0, "state": "hidden" },
+            { "at": 30.0, "state": "visible" },
+            { "at": 40.0, "state": "hidden" }
+        ]);
+        // 10..30 and 40..50 hidden out of 0..50.
+        assert_eq!(hidden_share(&log, 0.0, 50.0), Some(60.0));
+        assert_eq!(hidden_share(&json!([]), 0.0, 50.0), None);
+    }
+
+    #[test]
+    fn split_figures_separates_table_and_memory_rows() {
+        let (t, rows) = split_figures("table\n\u{0}| a |\n| b |");
+        assert_eq!(t, "table\n");
+        assert_eq!(rows, vec!["| a |", "| b |"]);
+    }
+}
