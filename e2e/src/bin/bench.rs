@@ -683,9 +683,10 @@ async fn long_session(seconds: u64, tabs: usize) -> SessionFigures {
     starts.sort_by(|a, b| a.total_cmp(b));
     let intervals: Vec<f64> = starts.windows(2).map(|w| (w[1] - w[0]) / 1000.0).collect();
     let ttl = SESSION_TTL.as_secs_f64();
-    // The engine's schedule: refresh at lifetime − min(60 s, 25 %), never sooner than
-    // max(1 s, min(30 s, 50 %)) after the previous token arrived.
-    let scheduled_after = ttl - (0.25 * ttl).min(60.0);
+    // The engine's schedule (src/session/policy.rs): refresh at lifetime − min(60 s, 10 %)
+    // (the round trip on loopback is far below 10 %), never sooner than max(1 s, min(30 s, 50 %))
+    // after the previous token arrived.
+    let scheduled_after = ttl - (0.10 * ttl).min(60.0);
     let min_interval = (0.5 * ttl).clamp(1.0, 30.0);
     let below_min = intervals.iter().filter(|i| **i < min_interval).count();
     let refreshes = m1.refreshes_all() - m0.refreshes_all();
@@ -706,7 +707,7 @@ async fn long_session(seconds: u64, tabs: usize) -> SessionFigures {
          | access-token lifetimes in the window | {lifetimes:.0} |\n\
          | refresh requests (server) | {refreshes} |\n\
          | refresh requests per lifetime | {per:.2} |\n\
-         | nominal: one refresh per {scheduled_after:.2} s (lifetime − 25 % margin) would make | {expected:.1} |\n\
+         | nominal: one refresh per {scheduled_after:.2} s (lifetime − 10 % margin) would make | {expected:.1} |\n\
          | refresh requests seen by the tabs (resource timing), total (per tab) | {seen} ({per_tab}) |\n\
          | interval between refresh requests: min / median / max | {imin} / {imed} / {imax} |\n\
          | **refresh requests not needed**¹ | **{not_needed}** |\n\
