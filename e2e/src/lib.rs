@@ -911,6 +911,12 @@ impl Page {
         .await;
         self.click_instrument(&format!("[data-testid=fire-{k}]"))
             .await;
+        self.burst_result(k).await
+    }
+
+    /// Waits for the result line ("K calls: X ok, Y failed") of the burst of `k` calls started
+    /// after the observer installed by [`Page::fire`] (or an equivalent) was reset.
+    pub async fn burst_result(&self, k: usize) -> String {
         wait_for(
             &format!("the burst of {k} calls to finish"),
             Duration::from_secs(30),

@@ -370,23 +370,7 @@ async fn failed_calls(page: &Page, k: usize) -> u64 {
         .await;
         return u64::from(outcome != "ok");
     }
-    let line = wait_for(
-        &format!("the burst of {k} calls"),
-        Duration::from_secs(30),
-        || async {
-            page.js(
-                "const a = window.__burst || []; \
-                 const i = a.findIndex(t => t.includes('in flight')); \
-                 if (i < 0) return null; \
-                 return a.slice(i + 1).find(t => t.startsWith(arguments[0])) || null;",
-                vec![json!(format!("{k} calls: "))],
-            )
-            .await
-            .as_str()
-            .map(str::to_string)
-        },
-    )
-    .await;
+    let line = page.burst_result(k).await;
     // "K calls: X ok, Y failed"
     line.rsplit_once(", ")
         .and_then(|(_, f)| f.trim_end_matches(" failed").trim().parse().ok())
