@@ -170,11 +170,23 @@ async fn signin(
         expires_in: Some(ttl as u64),
         refresh_expires_in: Some(refresh_expires_in as u64),
     };
+    token_response(body, transport, &token, refresh_expires_in, &headers)
+}
+
+/// A token response (sign-in or refresh): never cached, and in cookie mode the refresh token
+/// goes into the `__Host-` cookie (a browser-session cookie when the client asked for one).
+fn token_response(
+    body: impl serde::Serialize,
+    transport: Transport,
+    refresh_token: &str,
+    refresh_expires_in: i64,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let mut res = Json(body).into_response();
     no_store(&mut res);
     if transport == Transport::Cookie {
-        let max_age = (!wants_session_cookie(&headers)).then_some(refresh_expires_in);
-        set_cookie(&mut res, &refresh_cookie(&token, max_age))?;
+        let max_age = (!wants_session_cookie(headers)).then_some(refresh_expires_in);
+        set_cookie(&mut res, &refresh_cookie(refresh_token, max_age))?;
     }
     Ok(res)
 }
@@ -294,13 +306,7 @@ async fn refresh(
         expires_in: Some(ttl as u64),
         refresh_expires_in: Some(refresh_expires_in as u64),
     };
-    let mut res = Json(body).into_response();
-    no_store(&mut res);
-    if transport == Transport::Cookie {
-        let max_age = (!wants_session_cookie(&headers)).then_some(refresh_expires_in);
-        set_cookie(&mut res, &refresh_cookie(&successor, max_age))?;
-    }
-    Ok(res)
+    token_response(body, transport, &successor, refresh_expires_in, &headers)
 }
 
 async fn signout(
