@@ -60,13 +60,53 @@ impl SessionEvent {
     }
 }
 
-type Listener = Rc<dyn Fn(f64, &SessionEvent)>;
+/// Listeners by id: the one mechanism behind [`EventBus`] and [`ChangeNotifier`]. Listeners are
+/// called from a copy of the list, so one may subscribe, unsubscribe (or emit) while called.
+struct Registry<L: ?Sized> {
+    listeners: RefCell<Vec<(u64, Rc<L>)>>,
+    next_id: Cell<u64>,
+}
+
+impl<L: ?Sized> Default for Registry<L> {
+    fn default() -> Self {
+        Self {
+            listeners: RefCell::new(Vec::new()),
+            next_id: Cell::new(0),
+        }
+    }
+}
+
+impl<L: ?Sized> Registry<L> {
+    fn add(&self, listener: Rc<L>) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.listeners.borrow_mut().push((id, listener));
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        self.listeners.borrow_mut().retain(|(i, _)| *i != id);
+    }
+
+    fn snapshot(&self) -> Vec<Rc<L>> {
+        self.listeners
+            .borrow()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.listeners.borrow().len()
+    }
+}
+
+type EventListener = dyn Fn(f64, &SessionEvent);
 
 /// Publish/subscribe of [`SessionEvent`]s with their wall-clock time.
 #[derive(Default)]
 pub struct EventBus {
-    listeners: RefCell<Vec<(u64, Listener)>>,
-    next_id: Cell<u64>,
+    listeners: Registry<EventListener>,
 }
 
 /// Keeps a subscription alive; dropping it unsubscribes.
@@ -79,7 +119,7 @@ pub struct Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(bus) = self.bus.upgrade() {
-            bus.listeners.borrow_mut().retain(|(id, _)| *id != self.id);
+            bus.listeners.remove(self.id);
         }
     }
 }
@@ -92,43 +132,30 @@ impl EventBus {
 
     /// Subscribes `f` until the returned handle drops.
     pub fn subscribe(self: &Rc<Self>, f: impl Fn(f64, &SessionEvent) + 'static) -> Subscription {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        self.listeners.borrow_mut().push((id, Rc::new(f)));
         Subscription {
             bus: Rc::downgrade(self),
-            id,
+            id: self.listeners.add(Rc::new(f)),
         }
     }
 
-    /// Delivers `event` to every current subscriber. The list is copied first so a listener may
-    /// subscribe or unsubscribe (or emit) while being called.
+    /// Delivers `event` to every current subscriber.
     pub fn emit(&self, at_ms: f64, event: &SessionEvent) {
-        let listeners: Vec<Listener> = self
-            .listeners
-            .borrow()
-            .iter()
-            .map(|(_, l)| l.clone())
-            .collect();
-        for l in listeners {
+        for l in self.listeners.snapshot() {
             l(at_ms, event);
         }
     }
 
     /// Number of live subscriptions (for tests and the inspector).
     pub fn subscriber_count(&self) -> usize {
-        self.listeners.borrow().len()
+        self.listeners.len()
     }
 }
-
-type ChangeListener = Rc<dyn Fn()>;
 
 /// "Something changed, re-read the snapshot": lets the Yew store follow state that is not an
 /// event (the lock holder, a restore finishing) without widening [`SessionEvent`].
 #[derive(Default)]
 pub struct ChangeNotifier {
-    listeners: RefCell<Vec<(u64, ChangeListener)>>,
-    next_id: Cell<u64>,
+    listeners: Registry<dyn Fn()>,
 }
 
 /// Keeps a change subscription alive; dropping it unsubscribes.
@@ -141,7 +168,7 @@ pub struct ChangeSubscription {
 impl Drop for ChangeSubscription {
     fn drop(&mut self) {
         if let Some(n) = self.notifier.upgrade() {
-            n.listeners.borrow_mut().retain(|(id, _)| *id != self.id);
+            n.listeners.remove(self.id);
         }
     }
 }
@@ -154,24 +181,15 @@ impl ChangeNotifier {
 
     /// Calls `f` after every change until the handle drops.
     pub fn subscribe(self: &Rc<Self>, f: impl Fn() + 'static) -> ChangeSubscription {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        self.listeners.borrow_mut().push((id, Rc::new(f)));
         ChangeSubscription {
             notifier: Rc::downgrade(self),
-            id,
+            id: self.listeners.add(Rc::new(f)),
         }
     }
 
     /// Notifies every subscriber.
     pub fn notify(&self) {
-        let listeners: Vec<ChangeListener> = self
-            .listeners
-            .borrow()
-            .iter()
-            .map(|(_, l)| l.clone())
-            .collect();
-        for l in listeners {
+        for l in self.listeners.snapshot() {
             l();
         }
     }
