@@ -188,13 +188,37 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     res
 }
 
+/// The database pool's safety net (see `db::net`): connections it had to close.
+fn render_pool(db: &crate::db::Db) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# HELP session_api_db_connections_discarded_total Pooled database connections closed \
+         instead of reused: came back inside a transaction, or their release check failed."
+    );
+    let _ = writeln!(
+        s,
+        "# TYPE session_api_db_connections_discarded_total counter"
+    );
+    for (reason, n) in [
+        ("open_transaction", db.discarded_connections()),
+        ("check_failed", db.failed_release_checks()),
+    ] {
+        let _ = writeln!(
+            s,
+            "session_api_db_connections_discarded_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    s
+}
+
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics().render(),
+        state.metrics().render() + &render_pool(state.db()),
     )
 }
 

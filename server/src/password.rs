@@ -68,15 +68,21 @@ impl Passwords {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit = self
+        let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|e| ApiError::Internal(format!("hash pool closed: {e}")))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| ApiError::Internal(format!("hash task failed: {e}")))
+        // The permit moves into the blocking task: a request dropped mid-hash (client gone,
+        // timeout) stops waiting, but the 19 MiB computation keeps its permit until it ends, so
+        // hung-up sign-ins cannot pile up more hashes than the bound.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("hash task failed: {e}")))
     }
 
     /// How many argon2id verifications ran (an unknown user must cost one too).
@@ -134,6 +140,37 @@ mod tests {
             .verify("dummy password for unknown users".into(), None)
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_caller_keeps_the_permit_until_its_hash_ends() {
+        let p = Passwords::new(1);
+        let started = Arc::new(std::sync::Barrier::new(2));
+        let release = Arc::new(std::sync::Barrier::new(2));
+        let (s2, r2) = (started.clone(), release.clone());
+        let caller = tokio::spawn({
+            let p = p.clone();
+            async move {
+                p.run(move || {
+                    s2.wait();
+                    r2.wait();
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || started.wait())
+            .await
+            .unwrap();
+        caller.abort();
+        let _ = caller.await;
+        // The caller is gone but its computation still runs: no second one may start.
+        let free_while_hashing = p.permits.available_permits();
+        tokio::task::spawn_blocking(move || release.wait())
+            .await
+            .unwrap();
+        assert_eq!(free_while_hashing, 0);
+        let second = tokio::time::timeout(std::time::Duration::from_secs(5), p.run(|| 7)).await;
+        assert_eq!(second.unwrap().unwrap(), 7);
     }
 
     #[tokio::test]

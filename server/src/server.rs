@@ -135,6 +135,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             .await
             .map_err(|e| StartError::Config(format!("seeding demo accounts failed: {e}")))?;
     }
+    // Signal handlers go in before the start line: a SIGTERM sent as soon as the URL is seen
+    // must stop the server gracefully, not kill it with the default action.
+    let shutdown = shutdown_signal()?;
     let local = listener.local_addr()?;
     println!("session-api listening on http://{local}");
     // Ended families are kept a day for the reuse log, then purged.
@@ -160,31 +163,27 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         listener,
         crate::app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(shutdown)
     .await?;
     db.pool().close().await;
     println!("session-api stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the Ctrl-C and SIGTERM handlers now; the future resolves on either signal.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let ctrl_c = tokio::signal::ctrl_c();
+    Ok(async move {
+        #[cfg(unix)]
+        let term = term.recv();
+        #[cfg(not(unix))]
+        let term = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
 }

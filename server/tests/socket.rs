@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
 use bytes::Bytes;
 use common::{s, Backend, TestApp};
 use http_body_util::{BodyExt, Full};
@@ -11,26 +9,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use session_api::metrics::RefreshOutcome;
 
-async fn serve(app: &TestApp) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
-}
-
 async fn fifty_concurrent_refreshes_share_one_successor(b: Backend) {
     let app = TestApp::new(&b).await;
     let v = app.user("many_tabs").await;
     let token = s(&v, "refreshToken");
-    let addr = serve(&app).await;
+    let addr = app.serve().await;
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let body = serde_json::to_vec(&serde_json::json!({"refreshToken": token})).unwrap();
     let mut tasks = Vec::new();

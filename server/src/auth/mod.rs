@@ -143,14 +143,14 @@ async fn signin(
     let token = new_refresh_token();
     let expires_at = now.saturating_add(st.settings().refresh_ttl_ms);
     st.db()
-        .create_family(&NewFamily {
-            id: &family_id,
+        .create_family(NewFamily {
+            id: family_id.clone(),
             user_id: user.id,
             transport,
-            device: &device(&headers),
+            device: device(&headers),
             now,
             expires_at,
-            token_hash: &hash_refresh_token(&token),
+            token_hash: hash_refresh_token(&token),
         })
         .await?;
     st.metrics().signin(SigninOutcome::Ok);
@@ -263,9 +263,9 @@ async fn refresh(
     let s = st.settings();
     let outcome = st
         .db()
-        .rotate(&Rotation {
-            token_hash: &hash_refresh_token(&token),
-            successor_hash: &hash_refresh_token(&successor),
+        .rotate(Rotation {
+            token_hash: hash_refresh_token(&token),
+            successor_hash: hash_refresh_token(&successor),
             transport,
             now,
             idle_ms: s.refresh_idle_ms,

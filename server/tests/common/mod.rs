@@ -347,6 +347,74 @@ impl TestApp {
         .await
     }
 
+    /// Serves the app on a real socket on 127.0.0.1 (with the peer address, like the binary).
+    pub async fn serve(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        addr
+    }
+
+    /// Connections of this test's database that sit inside a transaction, seen from outside
+    /// the pool: PostgreSQL sessions `idle in transaction` (aborted or not); on SQLite 1 when
+    /// another connection holds the write lock (a `BEGIN IMMEDIATE` from here cannot start).
+    pub async fn connections_in_transaction(&self) -> i64 {
+        use sqlx::Row;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.url)
+            .await
+            .expect("outside connection");
+        let n = if self.url.starts_with("postgres") {
+            sqlx::query(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state LIKE 'idle in transaction%'",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .try_get::<i64, _>(0)
+            .unwrap()
+        } else {
+            sqlx::query("PRAGMA busy_timeout = 0")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            match sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await {
+                Ok(_) => {
+                    sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+                    0
+                }
+                Err(_) => 1,
+            }
+        };
+        conn.close().await.ok();
+        n
+    }
+
+    /// Waits (up to `within`) until no connection is inside a transaction; panics otherwise.
+    pub async fn assert_no_connection_left_in_a_transaction(&self, within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let n = self.connections_in_transaction().await;
+            if n == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} connection(s) still inside a transaction after {within:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn metrics(&self) -> String {
         self.get("/metrics", &[]).await.text()
     }

@@ -5,7 +5,27 @@
 //! last_used_at = last_used_at`): on PostgreSQL that takes the row lock, on SQLite the database
 //! write lock, so rotation, sign-out and revocation of one family are serialised and each
 //! decision is taken on committed data (compare-and-set under a lock, in one transaction).
+//!
+//! # Cancel safety
+//!
+//! axum drops a handler's future when its client hangs up, and the timeout layer drops it after
+//! `--request-timeout`. A future dropped while a `BEGIN` is in flight, or between the statements
+//! of a transaction, can leave its connection inside a transaction that nothing ends (sqlx's own
+//! guards miss the `BEGIN` window: launchbadge/sqlx#2054, #4393), and the pool then lends that
+//! connection, with SQLite's write lock or PostgreSQL's row locks, to the next request. So:
+//!
+//! 1. Every public method is one *unit of work* that [`Db::unit`] runs in a task of its own.
+//!    The caller only awaits the task's answer; dropping the caller drops that wait, never the
+//!    work, which runs to its `COMMIT` or `ROLLBACK` and gives its connection back. Nothing
+//!    that holds a connection ever runs in a request's future.
+//! 2. A safety net on the pool ([`net`]): every connection coming back is asked, by the
+//!    database itself, whether a transaction is still open; such a connection is closed (the
+//!    database rolls the transaction back), never lent again, and counted in `/metrics`
+//!    (`session_api_db_connections_discarded_total`). With 1. in place it stays at zero.
 
+mod net;
+
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +52,10 @@ pub struct Db {
     /// queueing here instead of in SQLite's busy handler (which sleeps up to 100 ms between
     /// retries) keeps write latency low under contention. Other processes still get busy_timeout.
     writer: Option<Arc<Mutex<()>>>,
+    /// The pool's safety net and its counters.
+    net: Arc<net::Net>,
+    /// Run units of work in the caller's future instead of a task (tests of the safety net).
+    inline: bool,
 }
 
 /// Held while a write runs (SQLite); nothing on PostgreSQL.
@@ -89,30 +113,30 @@ pub enum CreateUserError {
 
 /// A new family (one sign-in) and its first token.
 #[derive(Debug, Clone)]
-pub struct NewFamily<'a> {
+pub struct NewFamily {
     /// Family id (opaque, random).
-    pub id: &'a str,
+    pub id: String,
     /// Owner.
     pub user_id: i64,
     /// Transport chosen at sign-in, fixed for the family's life.
     pub transport: Transport,
     /// Short client description.
-    pub device: &'a str,
+    pub device: String,
     /// Now (ms).
     pub now: i64,
     /// End of the absolute lifetime (ms).
     pub expires_at: i64,
     /// Hash of the first refresh token.
-    pub token_hash: &'a str,
+    pub token_hash: String,
 }
 
 /// Input of a rotation.
 #[derive(Debug, Clone)]
-pub struct Rotation<'a> {
+pub struct Rotation {
     /// Hash of the presented token.
-    pub token_hash: &'a str,
+    pub token_hash: String,
     /// Hash of its (deterministic) successor.
-    pub successor_hash: &'a str,
+    pub successor_hash: String,
     /// How the token was presented.
     pub transport: Transport,
     /// Now (ms).
@@ -234,6 +258,8 @@ impl Db {
             }
         }
         let opts = AnyConnectOptions::from_str(&url)?;
+        let net = Arc::new(net::Net::default());
+        let release_net = net.clone();
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))
@@ -248,6 +274,10 @@ impl Db {
                     Ok(())
                 })
             })
+            .after_release(move |conn, _meta| {
+                let net = release_net.clone();
+                Box::pin(async move { net.keep(conn, backend).await })
+            })
             .connect_with(opts)
             .await?;
         let writer = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
@@ -255,6 +285,8 @@ impl Db {
             pool,
             backend,
             writer,
+            net,
+            inline: false,
         };
         db.migrate().await?;
         Ok(db)
@@ -273,6 +305,47 @@ impl Db {
             sqlx::migrate::MigrateError::Execute(e) => e,
             other => sqlx::Error::Migrate(Box::new(other)),
         })
+    }
+
+    /// Runs one unit of database work to its end in a task of its own, so that the caller may
+    /// be dropped at any await (client gone, request timeout) without cutting the work: it
+    /// commits or rolls back and releases its connection whatever happens to the request.
+    /// A panic inside the work is passed on to the caller.
+    async fn unit<T, E, Fut>(&self, work: impl FnOnce(Db) -> Fut) -> Result<T, E>
+    where
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<sqlx::Error> + Send + 'static,
+    {
+        let work = work(self.clone());
+        if self.inline {
+            return work.await;
+        }
+        match tokio::spawn(work).await {
+            Ok(res) => res,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(sqlx::Error::Protocol(format!("database task ended early: {e}")).into()),
+        }
+    }
+
+    /// The same database with every unit of work run in the caller's own future, so a dropped
+    /// caller does cut it: only for tests that show the pool's safety net alone holds.
+    #[doc(hidden)]
+    pub fn inline_for_tests(&self) -> Db {
+        Db {
+            inline: true,
+            ..self.clone()
+        }
+    }
+
+    /// Connections the safety net closed because they came back inside a transaction.
+    pub fn discarded_connections(&self) -> u64 {
+        self.net.open_transaction()
+    }
+
+    /// Connections closed because the safety net's own check failed (a broken connection).
+    pub fn failed_release_checks(&self) -> u64 {
+        self.net.check_failed()
     }
 
     /// Which database this is.
@@ -326,8 +399,138 @@ impl Db {
         Ok(())
     }
 
+    // --- The public units of work: each a thin wrapper that runs its body in `unit`. -------
+
     /// Creates a user; username and email must be free.
     pub async fn create_user(
+        &self,
+        username: &str,
+        email: &str,
+        password_hash: &str,
+        roles: &[String],
+        now: i64,
+    ) -> Result<i64, CreateUserError> {
+        let (u, e, h, r) = (
+            username.to_owned(),
+            email.to_owned(),
+            password_hash.to_owned(),
+            roles.to_vec(),
+        );
+        self.unit(move |db| async move { db.create_user_inline(&u, &e, &h, &r, now).await })
+            .await
+    }
+
+    /// Finds a user by exact username.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
+        let u = username.to_owned();
+        self.unit(move |db| async move { db.user_by_username_inline(&u).await })
+            .await
+    }
+
+    /// Finds a user by id.
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+        self.unit(move |db| async move { db.user_by_id_inline(id).await })
+            .await
+    }
+
+    /// Sets a new password hash and revokes every refresh-token family of the user.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let h = new_hash.to_owned();
+        self.unit(move |db| async move { db.change_password_inline(user_id, &h, now).await })
+            .await
+    }
+
+    /// Deletes a user with all their families and tokens.
+    pub async fn delete_user(&self, user_id: i64) -> Result<bool, sqlx::Error> {
+        self.unit(move |db| async move { db.delete_user_inline(user_id).await })
+            .await
+    }
+
+    /// Starts a family with its first token (one transaction).
+    pub async fn create_family(&self, f: NewFamily) -> Result<(), sqlx::Error> {
+        self.unit(move |db| async move { db.create_family_inline(&f).await })
+            .await
+    }
+
+    /// Presents a refresh token: rotates it, answers the grace successor, or detects reuse.
+    pub async fn rotate(&self, r: Rotation) -> Result<RotateOutcome, sqlx::Error> {
+        self.unit(move |db| async move { db.rotate_inline(&r).await })
+            .await
+    }
+
+    /// Revokes the family that a (current or already rotated) token belongs to.
+    /// Returns the family id when one was found (revoked now or before).
+    pub async fn revoke_family_of_token(
+        &self,
+        token_hash: &str,
+        transport: Transport,
+        now: i64,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let h = token_hash.to_owned();
+        self.unit(
+            move |db| async move { db.revoke_family_of_token_inline(&h, transport, now).await },
+        )
+        .await
+    }
+
+    /// Active (not revoked, not expired, not idle) families of a user, newest first.
+    pub async fn list_families(
+        &self,
+        user_id: i64,
+        now: i64,
+        idle_ms: i64,
+    ) -> Result<Vec<FamilyRow>, sqlx::Error> {
+        self.unit(move |db| async move { db.list_families_inline(user_id, now, idle_ms).await })
+            .await
+    }
+
+    /// Revokes one of the user's own families. False when it is not theirs or unknown.
+    pub async fn revoke_family(
+        &self,
+        user_id: i64,
+        family_id: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let id = family_id.to_owned();
+        self.unit(move |db| async move { db.revoke_family_inline(user_id, &id, now).await })
+            .await
+    }
+
+    /// Whether a family has been revoked (None: no such family).
+    pub async fn family_revoked(&self, family_id: &str) -> Result<Option<bool>, sqlx::Error> {
+        let id = family_id.to_owned();
+        self.unit(move |db| async move { db.family_revoked_inline(&id).await })
+            .await
+    }
+
+    /// Number of unused tokens in a family (exactly one while it is alive).
+    pub async fn active_tokens_in_family(&self, family_id: &str) -> Result<i64, sqlx::Error> {
+        let id = family_id.to_owned();
+        self.unit(move |db| async move { db.active_tokens_in_family_inline(&id).await })
+            .await
+    }
+
+    /// Families (not revoked) whose number of unused tokens is not exactly one: must be empty.
+    pub async fn families_without_exactly_one_active_token(&self) -> Result<i64, sqlx::Error> {
+        self.unit(|db| async move { db.families_without_exactly_one_active_token_inline().await })
+            .await
+    }
+
+    /// Deletes families that ended (expired or revoked) more than `keep_ms` ago, with their tokens.
+    pub async fn purge_ended_families(&self, now: i64, keep_ms: i64) -> Result<u64, sqlx::Error> {
+        self.unit(move |db| async move { db.purge_ended_families_inline(now, keep_ms).await })
+            .await
+    }
+
+    // --- The bodies of the units of work (run only through `unit`). --------------------------
+
+    /// Creates a user; username and email must be free.
+    async fn create_user_inline(
         &self,
         username: &str,
         email: &str,
@@ -392,7 +595,10 @@ impl Db {
     }
 
     /// Finds a user by exact username.
-    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    async fn user_by_username_inline(
+        &self,
+        username: &str,
+    ) -> Result<Option<UserRow>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT id, username, email, password_hash, roles, password_changed_at FROM users WHERE username = $1",
         )
@@ -403,7 +609,7 @@ impl Db {
     }
 
     /// Finds a user by id.
-    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+    async fn user_by_id_inline(&self, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT id, username, email, password_hash, roles, password_changed_at FROM users WHERE id = $1",
         )
@@ -414,7 +620,7 @@ impl Db {
     }
 
     /// Sets a new password hash and revokes every refresh-token family of the user.
-    pub async fn change_password(
+    async fn change_password_inline(
         &self,
         user_id: i64,
         new_hash: &str,
@@ -443,7 +649,7 @@ impl Db {
     }
 
     /// Deletes a user with all their families and tokens.
-    pub async fn delete_user(&self, user_id: i64) -> Result<bool, sqlx::Error> {
+    async fn delete_user_inline(&self, user_id: i64) -> Result<bool, sqlx::Error> {
         let (_w, mut tx) = self.begin().await?;
         sqlx::query(
             "DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families WHERE user_id = $1)",
@@ -465,16 +671,16 @@ impl Db {
     }
 
     /// Starts a family with its first token (one transaction).
-    pub async fn create_family(&self, f: &NewFamily<'_>) -> Result<(), sqlx::Error> {
+    async fn create_family_inline(&self, f: &NewFamily) -> Result<(), sqlx::Error> {
         let (_w, mut tx) = self.begin().await?;
         sqlx::query(
             "INSERT INTO refresh_families (id, user_id, transport, device, created_at, last_used_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $5, $6)",
         )
-        .bind(f.id)
+        .bind(&f.id)
         .bind(f.user_id)
         .bind(f.transport.as_str())
-        .bind(f.device)
+        .bind(&f.device)
         .bind(f.now)
         .bind(f.expires_at)
         .execute(&mut *tx)
@@ -482,8 +688,8 @@ impl Db {
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, family_id, created_at) VALUES ($1, $2, $3)",
         )
-        .bind(f.token_hash)
-        .bind(f.id)
+        .bind(&f.token_hash)
+        .bind(&f.id)
         .bind(f.now)
         .execute(&mut *tx)
         .await?;
@@ -491,9 +697,9 @@ impl Db {
     }
 
     /// Presents a refresh token: rotates it, answers the grace successor, or detects reuse.
-    pub async fn rotate(&self, r: &Rotation<'_>) -> Result<RotateOutcome, sqlx::Error> {
+    async fn rotate_inline(&self, r: &Rotation) -> Result<RotateOutcome, sqlx::Error> {
         let (_w, mut tx) = self.begin().await?;
-        self.lock_family_of_token(&mut tx, r.token_hash).await?;
+        self.lock_family_of_token(&mut tx, &r.token_hash).await?;
         let row = sqlx::query(
             "SELECT t.family_id, t.used_at, t.successor_hash, f.user_id, f.transport, f.last_used_at, \
                     f.expires_at, f.revoked_at, u.roles \
@@ -502,7 +708,7 @@ impl Db {
              JOIN users u ON u.id = f.user_id \
              WHERE t.token_hash = $1",
         )
-        .bind(r.token_hash)
+        .bind(&r.token_hash)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -548,8 +754,8 @@ impl Db {
                 };
                 let q = sqlx::query(sql)
                     .bind(r.now)
-                    .bind(r.successor_hash)
-                    .bind(r.token_hash)
+                    .bind(&r.successor_hash)
+                    .bind(&r.token_hash)
                     .bind(&family_id);
                 let written = match self.backend {
                     Backend::Sqlite => q.execute(&mut *tx).await?.rows_affected() as i64,
@@ -568,7 +774,7 @@ impl Db {
             }
             Some(used) => {
                 let successor_unused = match successor_hash.as_deref() {
-                    Some(h) if h == r.successor_hash => sqlx::query(
+                    Some(h) if h == r.successor_hash.as_str() => sqlx::query(
                         "SELECT 1 FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NULL",
                     )
                     .bind(h)
@@ -597,7 +803,7 @@ impl Db {
 
     /// Revokes the family that a (current or already rotated) token belongs to.
     /// Returns the family id when one was found (revoked now or before).
-    pub async fn revoke_family_of_token(
+    async fn revoke_family_of_token_inline(
         &self,
         token_hash: &str,
         transport: Transport,
@@ -634,7 +840,7 @@ impl Db {
     }
 
     /// Active (not revoked, not expired, not idle) families of a user, newest first.
-    pub async fn list_families(
+    async fn list_families_inline(
         &self,
         user_id: i64,
         now: i64,
@@ -665,7 +871,7 @@ impl Db {
     }
 
     /// Revokes one of the user's own families. False when it is not theirs or unknown.
-    pub async fn revoke_family(
+    async fn revoke_family_inline(
         &self,
         user_id: i64,
         family_id: &str,
@@ -686,7 +892,7 @@ impl Db {
     }
 
     /// Whether a family has been revoked (None: no such family).
-    pub async fn family_revoked(&self, family_id: &str) -> Result<Option<bool>, sqlx::Error> {
+    async fn family_revoked_inline(&self, family_id: &str) -> Result<Option<bool>, sqlx::Error> {
         let row = sqlx::query("SELECT revoked_at FROM refresh_families WHERE id = $1")
             .bind(family_id)
             .fetch_optional(&self.pool)
@@ -696,7 +902,7 @@ impl Db {
     }
 
     /// Number of unused tokens in a family (exactly one while it is alive).
-    pub async fn active_tokens_in_family(&self, family_id: &str) -> Result<i64, sqlx::Error> {
+    async fn active_tokens_in_family_inline(&self, family_id: &str) -> Result<i64, sqlx::Error> {
         sqlx::query("SELECT COUNT(*) FROM refresh_tokens WHERE family_id = $1 AND used_at IS NULL")
             .bind(family_id)
             .fetch_one(&self.pool)
@@ -705,7 +911,7 @@ impl Db {
     }
 
     /// Families (not revoked) whose number of unused tokens is not exactly one: must be empty.
-    pub async fn families_without_exactly_one_active_token(&self) -> Result<i64, sqlx::Error> {
+    async fn families_without_exactly_one_active_token_inline(&self) -> Result<i64, sqlx::Error> {
         sqlx::query(
             "SELECT COUNT(*) FROM refresh_families f WHERE f.revoked_at IS NULL AND \
              (SELECT COUNT(*) FROM refresh_tokens t WHERE t.family_id = f.id AND t.used_at IS NULL) <> 1",
@@ -716,7 +922,11 @@ impl Db {
     }
 
     /// Deletes families that ended (expired or revoked) more than `keep_ms` ago, with their tokens.
-    pub async fn purge_ended_families(&self, now: i64, keep_ms: i64) -> Result<u64, sqlx::Error> {
+    async fn purge_ended_families_inline(
+        &self,
+        now: i64,
+        keep_ms: i64,
+    ) -> Result<u64, sqlx::Error> {
         let cutoff = now.saturating_sub(keep_ms);
         let (_w, mut tx) = self.begin().await?;
         let cond = "(expires_at < $1 OR revoked_at < $1)";

@@ -1,0 +1,757 @@
+//! Cancel safety: a client that hangs up mid-request, a request cut by the timeout, or a
+//! database future dropped at any await point must never leave a pooled connection inside a
+//! transaction (SQLite's write lock held, a PostgreSQL session `idle in transaction`), and must
+//! never leave a refresh-token family half-rotated.
+
+mod common;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Backend, TestApp, PASSWORD};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rand::{Rng, SeedableRng};
+use session_api::db::{Db, NewFamily, Rotation, Transport};
+use session_api::keys::{hash_refresh_token, new_refresh_token, random_id};
+use session_api::AppState;
+use sqlx::Row;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// The metric the pool's safety net counts; the cancel-safe design must never need it.
+const DISCARDED: &str = "session_api_db_connections_discarded_total{reason=\"open_transaction\"}";
+
+/// A refresh-token family made straight in the database, with the token it is at now.
+struct Fam {
+    id: String,
+    token: String,
+    access: String,
+}
+
+async fn new_family(app: &TestApp, user_id: i64) -> Fam {
+    let id = random_id(16);
+    let token = new_refresh_token();
+    let now = app.state.now_ms();
+    app.state
+        .db()
+        .create_family(NewFamily {
+            id: id.clone(),
+            user_id,
+            transport: Transport::Body,
+            device: "test".into(),
+            now,
+            expires_at: now + 86_400_000,
+            token_hash: hash_refresh_token(&token),
+        })
+        .await
+        .unwrap();
+    let access = app.state.keys().issue_access(
+        user_id,
+        &["ROLE_USER".to_owned()],
+        &id,
+        now,
+        app.state.settings().access_ttl_secs,
+    );
+    Fam { id, token, access }
+}
+
+/// Moves `fam.token` on to its successor when a request we could not see rotated it.
+async fn catch_up(app: &TestApp, fam: &mut Fam) {
+    loop {
+        let used: Option<i64> =
+            sqlx::query("SELECT used_at FROM refresh_tokens WHERE token_hash = $1")
+                .bind(hash_refresh_token(&fam.token))
+                .fetch_one(app.state.db().pool())
+                .await
+                .unwrap()
+                .try_get(0)
+                .unwrap();
+        if used.is_none() {
+            return;
+        }
+        fam.token = app.state.keys().successor_of(&fam.token);
+    }
+}
+
+async fn user_id(app: &TestApp, name: &str) -> i64 {
+    app.state
+        .db()
+        .user_by_username(name)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn http(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Vec<u8> {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    req.into_bytes()
+}
+
+/// Sends `req` and resets the connection `after` later, whatever the server is doing by then.
+async fn hang_up(addr: SocketAddr, req: Vec<u8>, after: Duration) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    // Linger 0: close() sends RST, like a killed tab or a load balancer giving up.
+    s.set_zero_linger().unwrap();
+    s.write_all(&req).await.unwrap();
+    tokio::time::sleep(after).await;
+    drop(s);
+}
+
+/// One normal request over a fresh connection: (status, body).
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut b = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let req = if body.is_null() {
+        b.body(Full::new(Bytes::new())).unwrap()
+    } else {
+        b.header("content-type", "application/json")
+            .body(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap())))
+            .unwrap()
+    };
+    let res = client.request(req).await.expect("request");
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// `request`, which must answer within `within`.
+async fn answered(
+    within: Duration,
+    f: impl Future<Output = (u16, serde_json::Value)>,
+) -> (u16, serde_json::Value) {
+    tokio::time::timeout(within, f)
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {within:?}"))
+}
+
+/// Every endpoint answers normally within a second, nothing is left inside a transaction,
+/// every live family has exactly one active token, and the safety net never had to step in.
+async fn assert_server_healthy(app: &TestApp, addr: SocketAddr, fams: &mut [Fam], uid: i64) {
+    app.assert_no_connection_left_in_a_transaction(Duration::from_secs(2))
+        .await;
+    let sec = Duration::from_secs(1);
+    let signup = serde_json::json!({"username": format!("after{}", random_id(4).to_lowercase().replace(['-', '_'], "x")), "email": format!("{}@after.test", random_id(6)), "password": PASSWORD});
+    let (st, v) = answered(sec, request(addr, "POST", "/api/auth/signup", &[], signup)).await;
+    assert_eq!(st, 200, "sign-up: {v}");
+    let (st, v) = answered(
+        sec,
+        request(
+            addr,
+            "POST",
+            "/api/auth/signin",
+            &[],
+            serde_json::json!({"username": "hangup", "password": PASSWORD}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 200, "sign-in: {v}");
+    let access = v["accessToken"].as_str().unwrap().to_owned();
+    let (st, v) = answered(
+        sec,
+        request(
+            addr,
+            "GET",
+            "/api/test/user",
+            &[("x-access-token", &access)],
+            serde_json::Value::Null,
+        ),
+    )
+    .await;
+    assert_eq!(st, 200, "token check: {v}");
+    let (st, v) = answered(
+        sec,
+        request(
+            addr,
+            "GET",
+            "/api/auth/sessions",
+            &[("x-access-token", &access)],
+            serde_json::Value::Null,
+        ),
+    )
+    .await;
+    assert_eq!(st, 200, "sessions: {v}");
+    for fam in fams.iter_mut() {
+        catch_up(app, fam).await;
+        let (st, v) = answered(
+            sec,
+            request(
+                addr,
+                "POST",
+                "/api/auth/refreshtoken",
+                &[],
+                serde_json::json!({"refreshToken": fam.token}),
+            ),
+        )
+        .await;
+        assert_eq!(st, 200, "refresh: {v}");
+        fam.token = v["refreshToken"].as_str().unwrap().to_owned();
+    }
+    let victim = new_family(app, uid).await;
+    let (st, v) = answered(
+        sec,
+        request(
+            addr,
+            "POST",
+            "/api/auth/signout",
+            &[],
+            serde_json::json!({"refreshToken": victim.token}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 200, "sign-out: {v}");
+    let victim = new_family(app, uid).await;
+    let path = format!("/api/auth/sessions/{}", victim.id);
+    let (st, v) = answered(
+        sec,
+        request(
+            addr,
+            "DELETE",
+            &path,
+            &[("x-access-token", &victim.access)],
+            serde_json::Value::Null,
+        ),
+    )
+    .await;
+    assert_eq!(st, 200, "session end: {v}");
+    assert_eq!(
+        app.state
+            .db()
+            .families_without_exactly_one_active_token()
+            .await
+            .unwrap(),
+        0,
+        "one active token per live family"
+    );
+    assert_eq!(
+        app.metric(DISCARDED).await,
+        0,
+        "the safety net had to discard a connection"
+    );
+}
+
+/// The outage of the issue: bursts of 32 requests (refresh, sign-in, sign-up, sign-out, session
+/// end) whose sockets are reset at random moments while in flight, each followed by a sign-in.
+async fn hung_up_clients_never_lock_the_server(b: Backend) {
+    let app = TestApp::new(&b).await;
+    assert_eq!(app.signup("hangup").await.status, 200);
+    let uid = user_id(&app, "hangup").await;
+    let mut fams = Vec::new();
+    for _ in 0..22 {
+        fams.push(new_family(&app, uid).await);
+    }
+    let addr = app.serve().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    for burst in 0..40 {
+        let mut tasks = Vec::new();
+        let mut fire = |req: Vec<u8>, max_us: u64, rng: &mut rand::rngs::StdRng| {
+            let after = Duration::from_micros(rng.gen_range(0..=max_us));
+            tasks.push(tokio::spawn(hang_up(addr, req, after)));
+        };
+        for fam in fams.iter_mut() {
+            catch_up(&app, fam).await;
+            let body = serde_json::json!({"refreshToken": fam.token}).to_string();
+            fire(
+                http("POST", addr, "/api/auth/refreshtoken", &[], &body),
+                4_000,
+                &mut rng,
+            );
+        }
+        for i in 0..2 {
+            let signin =
+                serde_json::json!({"username": "hangup", "password": PASSWORD}).to_string();
+            fire(
+                http("POST", addr, "/api/auth/signin", &[], &signin),
+                80_000,
+                &mut rng,
+            );
+            let name = format!("burst{burst}x{i}");
+            let signup = serde_json::json!({"username": name, "email": format!("{name}@burst.test"), "password": PASSWORD}).to_string();
+            fire(
+                http("POST", addr, "/api/auth/signup", &[], &signup),
+                80_000,
+                &mut rng,
+            );
+            let out = new_family(&app, uid).await;
+            let body = serde_json::json!({"refreshToken": out.token}).to_string();
+            fire(
+                http("POST", addr, "/api/auth/signout", &[], &body),
+                4_000,
+                &mut rng,
+            );
+            let end = new_family(&app, uid).await;
+            let path = format!("/api/auth/sessions/{}", end.id);
+            fire(
+                http(
+                    "DELETE",
+                    addr,
+                    &path,
+                    &[("x-access-token", &end.access)],
+                    "",
+                ),
+                4_000,
+                &mut rng,
+            );
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let (st, v) = answered(
+            Duration::from_secs(3),
+            request(
+                addr,
+                "POST",
+                "/api/auth/signin",
+                &[],
+                serde_json::json!({"username": "hangup", "password": PASSWORD}),
+            ),
+        )
+        .await;
+        assert_eq!(st, 200, "sign-in after burst {burst}: {v}");
+    }
+    assert_server_healthy(&app, addr, &mut fams, uid).await;
+}
+
+/// Requests cut by the server's own timeout (1-4 ms here, so it fires inside database work)
+/// are answered 408 at once and leave nothing half done.
+async fn requests_cut_by_the_timeout_leave_nothing_open(b: Backend) {
+    let app = TestApp::new(&b).await;
+    assert_eq!(app.signup("hangup").await.status, 200);
+    let uid = user_id(&app, "hangup").await;
+    let mut fams = Vec::new();
+    for _ in 0..16 {
+        fams.push(new_family(&app, uid).await);
+    }
+    let routers: Vec<axum::Router> = (1..=4)
+        .map(|ms| {
+            let mut settings = app.state.settings().clone();
+            settings.request_timeout_ms = ms;
+            session_api::app(AppState::with_clock(
+                settings,
+                app.state.db().clone(),
+                &app.secret,
+                app.clock.clone(),
+            ))
+        })
+        .collect();
+    let mut timeouts = 0;
+    for round in 0..12 {
+        let mut tasks = Vec::new();
+        let mut send = |i: usize, req: axum::http::Request<axum::body::Body>| {
+            let r = routers[i % routers.len()].clone();
+            tasks.push(tokio::spawn(async move {
+                use tower::ServiceExt;
+                let started = std::time::Instant::now();
+                let status = r.oneshot(req).await.unwrap().status().as_u16();
+                (status, started.elapsed())
+            }));
+        };
+        let post = |path: &str, body: serde_json::Value| {
+            axum::http::Request::post(path)
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body.to_string()))
+                .unwrap()
+        };
+        for (i, fam) in fams.iter_mut().enumerate() {
+            catch_up(&app, fam).await;
+            send(
+                i + round,
+                post(
+                    "/api/auth/refreshtoken",
+                    serde_json::json!({"refreshToken": fam.token}),
+                ),
+            );
+        }
+        for i in 0..2 {
+            send(
+                i + round,
+                post(
+                    "/api/auth/signin",
+                    serde_json::json!({"username": "hangup", "password": PASSWORD}),
+                ),
+            );
+            let name = format!("cut{round}x{i}");
+            send(
+                i + round + 1,
+                post(
+                    "/api/auth/signup",
+                    serde_json::json!({"username": name, "email": format!("{name}@cut.test"), "password": PASSWORD}),
+                ),
+            );
+            let out = new_family(&app, uid).await;
+            send(
+                i + round + 2,
+                post(
+                    "/api/auth/signout",
+                    serde_json::json!({"refreshToken": out.token}),
+                ),
+            );
+            let end = new_family(&app, uid).await;
+            send(
+                i + round + 3,
+                axum::http::Request::delete(format!("/api/auth/sessions/{}", end.id))
+                    .header("x-access-token", end.access)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            );
+        }
+        for t in tasks {
+            let (status, took) = t.await.unwrap();
+            if status == 408 {
+                timeouts += 1;
+                // The timeout answers in time: it never waits for the database work it cut.
+                assert!(took < Duration::from_millis(500), "408 took {took:?}");
+            }
+        }
+    }
+    assert!(
+        timeouts > 0,
+        "no request was cut by the timeout: the test proves nothing"
+    );
+    let addr = app.serve().await;
+    assert_server_healthy(&app, addr, &mut fams, uid).await;
+}
+
+/// Polls a future at most `polls` times, then drops it: a cancellation at a chosen await point.
+struct CancelAfter<F: Future> {
+    inner: Pin<Box<F>>,
+    polls: usize,
+}
+
+impl<F: Future> Future for CancelAfter<F> {
+    type Output = Option<F::Output>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.polls == 0 {
+            return Poll::Ready(None);
+        }
+        self.polls -= 1;
+        self.inner.as_mut().poll(cx).map(Some)
+    }
+}
+
+/// Runs `f`, cancelled after `polls` polls when given; Some(output) when it finished.
+async fn maybe_cancel<F: Future>(polls: Option<usize>, f: F) -> Option<F::Output> {
+    match polls {
+        None => Some(f.await),
+        Some(polls) => {
+            CancelAfter {
+                inner: Box::pin(f),
+                polls,
+            }
+            .await
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    CreateUser,
+    CreateFamily,
+    Rotate,
+    RevokeFamilyOfToken,
+    RevokeFamily,
+    ChangePassword,
+    DeleteUser,
+    Purge,
+    Read,
+}
+
+const OPS: [Op; 9] = [
+    Op::CreateUser,
+    Op::CreateFamily,
+    Op::Rotate,
+    Op::RevokeFamilyOfToken,
+    Op::RevokeFamily,
+    Op::ChangePassword,
+    Op::DeleteUser,
+    Op::Purge,
+    Op::Read,
+];
+
+/// One operation of the database layer on `db`, on a family of `fams` or a throw-away user.
+async fn run_op(
+    app: &TestApp,
+    db: &Db,
+    op: Op,
+    fam: &Fam,
+    uid: i64,
+    spare: i64,
+    polls: Option<usize>,
+) {
+    let now = app.state.now_ms();
+    let s = app.state.settings();
+    let h = hash_refresh_token(&fam.token);
+    let succ = hash_refresh_token(&app.state.keys().successor_of(&fam.token));
+    let fresh_id = random_id(16);
+    let fresh_hash = hash_refresh_token(&new_refresh_token());
+    let name = format!("p{}", random_id(6).to_lowercase().replace(['-', '_'], "x"));
+    let _ = match op {
+        Op::CreateUser => {
+            maybe_cancel(polls, async {
+                db.create_user(
+                    &name,
+                    &format!("{name}@p.test"),
+                    "x",
+                    &["ROLE_USER".to_owned()],
+                    now,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Op::CreateFamily => {
+            maybe_cancel(polls, async {
+                db.create_family(NewFamily {
+                    id: fresh_id.clone(),
+                    user_id: uid,
+                    transport: Transport::Body,
+                    device: "p".into(),
+                    now,
+                    expires_at: now + 86_400_000,
+                    token_hash: fresh_hash.clone(),
+                })
+                .await
+                .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Op::Rotate => {
+            maybe_cancel(polls, async {
+                db.rotate(Rotation {
+                    token_hash: h.clone(),
+                    successor_hash: succ.clone(),
+                    transport: Transport::Body,
+                    now,
+                    idle_ms: s.refresh_idle_ms,
+                    grace_ms: s.refresh_grace_ms,
+                })
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Op::RevokeFamilyOfToken => {
+            maybe_cancel(polls, async {
+                db.revoke_family_of_token(&h, Transport::Body, now)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Op::RevokeFamily => {
+            maybe_cancel(polls, async {
+                db.revoke_family(uid, &fam.id, now)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Op::ChangePassword => {
+            maybe_cancel(polls, async {
+                db.change_password(spare, "y", now)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Op::DeleteUser => {
+            maybe_cancel(polls, async {
+                db.delete_user(spare)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Op::Purge => {
+            maybe_cancel(polls, async {
+                db.purge_ended_families(now, 0)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Op::Read => {
+            maybe_cancel(polls, async {
+                db.list_families(uid, now, s.refresh_idle_ms)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        }
+    };
+}
+
+/// Random sequences of database operations, each cancelled at a random await point (or not).
+/// `db` is the layer under test; afterwards nothing may be left inside a transaction, the next
+/// write must go through at once, and every live family has exactly one active token.
+async fn cancel_at_random_await_points(app: &TestApp, db: &Db, seed: u64, cases: usize) {
+    let uid = user_id(app, "hangup").await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut fams = Vec::new();
+    for _ in 0..4 {
+        fams.push(new_family(app, uid).await);
+    }
+    for case in 0..cases {
+        let spare_name = format!("spare{case}");
+        let spare = db
+            .create_user(
+                &spare_name,
+                &format!("{spare_name}@p.test"),
+                "x",
+                &["ROLE_USER".to_owned()],
+                app.state.now_ms(),
+            )
+            .await
+            .unwrap();
+        let len = rng.gen_range(1..=8);
+        let mut trace = Vec::new();
+        for _ in 0..len {
+            let op = OPS[rng.gen_range(0..OPS.len())];
+            let polls = if rng.gen_bool(0.8) {
+                Some(rng.gen_range(0..=12))
+            } else {
+                None
+            };
+            let i = rng.gen_range(0..fams.len());
+            trace.push((op, polls));
+            catch_up(app, &mut fams[i]).await;
+            run_op(app, db, op, &fams[i], uid, spare, polls).await;
+        }
+        let ctx = format!("seed {seed}, case {case}: {trace:?}");
+        // Whatever was cut, the next borrower must not inherit it.
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            app.assert_no_connection_left_in_a_transaction(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{ctx}: the check itself hung"));
+        let next =
+            tokio::time::timeout(Duration::from_secs(1), async { new_family(app, uid).await })
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("{ctx}: a write after the cancellations did not go through within 1 s")
+                });
+        fams.push(next);
+        assert_eq!(
+            db.families_without_exactly_one_active_token()
+                .await
+                .unwrap(),
+            0,
+            "{ctx}: a family was left without exactly one active token"
+        );
+        // Revoked families can no longer be rotated: keep the live ones.
+        let mut live = Vec::new();
+        for f in fams.drain(..) {
+            if db.family_revoked(&f.id).await.unwrap() == Some(false) {
+                live.push(f);
+            }
+        }
+        fams = live;
+        while fams.len() < 4 {
+            fams.push(new_family(app, uid).await);
+        }
+    }
+}
+
+/// The production layer: every unit of work runs to its end in its own task, so a cancelled
+/// caller cuts nothing and the pool's safety net is never needed.
+async fn cancelled_database_calls_still_complete_or_roll_back(b: Backend) {
+    let app = TestApp::new(&b).await;
+    assert_eq!(app.signup("hangup").await.status, 200);
+    cancel_at_random_await_points(&app, app.state.db(), 5, 40).await;
+    assert_eq!(app.state.db().discarded_connections(), 0);
+}
+
+/// The safety net alone: the same operations run inline in the caller's future (no task of
+/// their own), so cancellations do cut transactions, and the pool must still never hand out a
+/// connection inside one.
+async fn the_pool_discards_connections_released_inside_a_transaction(b: Backend) {
+    let app = TestApp::new(&b).await;
+    assert_eq!(app.signup("hangup").await.status, 200);
+    let inline = app.state.db().inline_for_tests();
+    cancel_at_random_await_points(&app, &inline, 11, 40).await;
+    let discarded = app.state.db().discarded_connections();
+    assert!(
+        discarded > 0,
+        "no cancellation hit an open transaction: the test proves nothing"
+    );
+    assert_eq!(app.metric(DISCARDED).await, discarded);
+}
+
+/// A transaction opened by hand and never ended (the shape of a BEGIN whose answer was never
+/// read) is rolled back before the connection can be borrowed again.
+async fn a_connection_left_in_a_raw_transaction_is_never_reused(b: Backend) {
+    let app = TestApp::new(&b).await;
+    let pool = app.state.db().pool().clone();
+    {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::Executor::execute(&mut *conn, "BEGIN").await.unwrap();
+        sqlx::Executor::execute(&mut *conn, "INSERT INTO users (username, email, password_hash, roles, password_changed_at, created_at) VALUES ('ghost', 'ghost@x.test', 'x', 'ROLE_USER', 0, 0)")
+            .await
+            .unwrap();
+    }
+    app.assert_no_connection_left_in_a_transaction(Duration::from_secs(1))
+        .await;
+    assert_eq!(app.state.db().discarded_connections(), 1);
+    assert!(
+        app.state
+            .db()
+            .user_by_username("ghost")
+            .await
+            .unwrap()
+            .is_none(),
+        "the open transaction was committed"
+    );
+    assert_eq!(app.signup("after_ghost").await.status, 200);
+}
+
+on_both_backends!(
+    hung_up_clients_never_lock_the_server,
+    requests_cut_by_the_timeout_leave_nothing_open,
+    cancelled_database_calls_still_complete_or_roll_back,
+    the_pool_discards_connections_released_inside_a_transaction,
+    a_connection_left_in_a_raw_transaction_is_never_reused,
+);
