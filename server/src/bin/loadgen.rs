@@ -4,6 +4,10 @@
 //! prints one markdown table row: scenario, concurrency, requests, req/s, p50, p99, errors.
 //! `loadgen preload --database-url URL --rows N` inserts N refresh-token rows (in families of 4).
 //! `loadgen verify --database-url URL` checks that every live family has exactly one active token.
+//! `loadgen run ... --hangup-share 0.25` resets that share of the requests' connections while
+//! they are in flight (a closed tab, a load balancer giving up); the row counts the others.
+//! `loadgen hangup-bursts --url URL` sends bursts of refreshes whose connections are reset
+//! mid-request, each burst followed by one sign-in, and prints how many sign-ins succeeded.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,6 +46,19 @@ enum Cmd {
         /// Label printed in the first column (e.g. the database).
         #[arg(long, default_value = "")]
         label: String,
+        /// Share of requests (0..1) whose connection is reset while in flight.
+        #[arg(long, default_value_t = 0.0)]
+        hangup_share: f64,
+    },
+    /// Bursts of refreshes reset mid-request, each followed by one sign-in.
+    HangupBursts {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 40)]
+        bursts: usize,
+        /// Refreshes per burst (one refresh-token family each).
+        #[arg(long, default_value_t = 32)]
+        size: usize,
     },
     /// Insert refresh-token rows straight into the database.
     Preload {
@@ -96,6 +113,30 @@ async fn call(
     Ok((status, v))
 }
 
+/// Sends one request over a connection of its own and resets it (RST) after `after`, whatever
+/// the server is doing by then. Its answer, if any, is never read.
+async fn hang_up(url: &str, method: &str, path: &str, body: &Value, after: Duration) {
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return;
+    };
+    let _ = s.set_nodelay(true);
+    let _ = s.set_zero_linger();
+    let body = body.to_string();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes()).await;
+    tokio::time::sleep(after).await;
+}
+
+/// A moment to hang up at, uniform in 0..=`max_us` microseconds.
+fn hang_up_delay(max_us: u64) -> Duration {
+    Duration::from_micros(rand::random::<u64>() % (max_us + 1))
+}
+
 async fn signin(client: &HttpClient, url: &str, user: &str) -> Result<Value, String> {
     let (st, v) = call(
         client,
@@ -142,6 +183,7 @@ async fn run(
     seconds: u64,
     max_requests: u64,
     label: String,
+    hangup_share: f64,
 ) -> Result<(), String> {
     if !(url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
         return Err("loadgen only drives loopback servers".into());
@@ -151,6 +193,9 @@ async fn run(
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(concurrency)
         .build(connector);
+    if hangup_share > 0.0 && scenario == "user" {
+        return Err("--hangup-share applies to the refresh and signin scenarios".into());
+    }
     ensure_user(&client, &url, "benchuser").await?;
     // Per-worker state: an access token (user) or a refresh token (refresh); sign-in needs none.
     let mut seeds = Vec::with_capacity(concurrency);
@@ -165,12 +210,14 @@ async fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let issued = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let hung_up = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for seed in seeds {
         let (client, url, scenario) = (client.clone(), url.clone(), scenario.clone());
         let (stop, issued, errors) = (stop.clone(), issued.clone(), errors.clone());
+        let hung_up = hung_up.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let access = seed["accessToken"].as_str().unwrap_or_default().to_owned();
@@ -178,6 +225,26 @@ async fn run(
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 if issued.fetch_add(1, Ordering::Relaxed) >= max_requests {
                     break;
+                }
+                if hangup_share > 0.0 && rand::random::<f64>() < hangup_share {
+                    // Reset mid-request: a refresh that may or may not have rotated. The next
+                    // one presents the same token, which the grace window answers.
+                    let (path, body, max_us) = if scenario == "refresh" {
+                        (
+                            "/api/auth/refreshtoken",
+                            json!({"refreshToken": refresh}),
+                            3_000,
+                        )
+                    } else {
+                        (
+                            "/api/auth/signin",
+                            json!({"username": "benchuser", "password": PASSWORD}),
+                            40_000,
+                        )
+                    };
+                    hang_up(&url, "POST", path, &body, hang_up_delay(max_us)).await;
+                    hung_up.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
                 let t = Instant::now();
                 let res = match scenario.as_str() {
@@ -242,6 +309,12 @@ async fn run(
     let elapsed = start.elapsed().as_secs_f64();
     all.sort_unstable();
     let n = all.len();
+    let hung = hung_up.load(Ordering::Relaxed);
+    let scenario = if hung > 0 {
+        format!("{scenario}, {hung} more hung up mid-request")
+    } else {
+        scenario
+    };
     println!(
         "| {label} | {scenario} | {concurrency} | {n} | {:.0} | {:.2} | {:.2} | {} |",
         n as f64 / elapsed,
@@ -249,6 +322,91 @@ async fn run(
         percentile(&all, 0.99),
         errors.load(Ordering::Relaxed)
     );
+    Ok(())
+}
+
+/// The outage of issue 17: `bursts` times, `size` refreshes whose connections are reset a few
+/// milliseconds after sending, then one sign-in that must succeed; between bursts each family
+/// is refreshed normally (the same token again: rotated meanwhile or not, it must answer 200).
+async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), String> {
+    if !(url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
+        return Err("loadgen only drives loopback servers".into());
+    }
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    ensure_user(&client, &url, "benchuser").await?;
+    let mut tokens = Vec::with_capacity(size);
+    for _ in 0..size {
+        let v = signin(&client, &url, "benchuser").await?;
+        tokens.push(v["refreshToken"].as_str().unwrap_or_default().to_owned());
+    }
+    let (mut ok, mut refresh_errors) = (0, 0);
+    let mut took = Vec::new();
+    let mut failures = Vec::new();
+    for burst in 0..bursts {
+        let mut tasks = Vec::new();
+        for t in &tokens {
+            let (url, body) = (url.clone(), json!({"refreshToken": t}));
+            tasks.push(tokio::spawn(async move {
+                hang_up(
+                    &url,
+                    "POST",
+                    "/api/auth/refreshtoken",
+                    &body,
+                    hang_up_delay(3_000),
+                )
+                .await
+            }));
+        }
+        for t in tasks {
+            t.await.map_err(|e| e.to_string())?;
+        }
+        let t = Instant::now();
+        let res = call(
+            &client,
+            "POST",
+            &format!("{url}/api/auth/signin"),
+            &[],
+            Some(&json!({"username": "benchuser", "password": PASSWORD})),
+        )
+        .await;
+        took.push(t.elapsed().as_micros() as u64);
+        match res {
+            Ok((200, _)) => ok += 1,
+            Ok((st, v)) => failures.push(format!("burst {burst}: {st} {v}")),
+            Err(e) => failures.push(format!("burst {burst}: {e}")),
+        }
+        // Every family refreshed normally, all at once: rotated by the reset request or not,
+        // the same token must answer 200 (the grace window or a normal rotation).
+        let mut follow = Vec::new();
+        for t in &tokens {
+            let (client, url, body) = (client.clone(), url.clone(), json!({"refreshToken": t}));
+            follow.push(tokio::spawn(async move {
+                let path = format!("{url}/api/auth/refreshtoken");
+                call(&client, "POST", &path, &[], Some(&body)).await
+            }));
+        }
+        for (t, f) in tokens.iter_mut().zip(follow) {
+            match f.await.map_err(|e| e.to_string())? {
+                Ok((200, v)) => *t = v["refreshToken"].as_str().unwrap_or_default().to_owned(),
+                _ => refresh_errors += 1,
+            }
+        }
+    }
+    took.sort_unstable();
+    println!(
+        "hung-up bursts: {bursts} bursts of {size} refreshes reset 0-3 ms after sending; \
+         sign-ins after a burst answered 200: {ok} of {bursts} (median {:.1} ms, max {:.1} ms); \
+         follow-up refreshes not answered 200: {refresh_errors} of {}",
+        percentile(&took, 0.5),
+        percentile(&took, 1.0),
+        bursts * size
+    );
+    for f in failures.iter().take(3) {
+        eprintln!("sign-in failed after {f}");
+    }
+    if ok != bursts || refresh_errors != 0 {
+        return Err("the server did not survive the hung-up clients".into());
+    }
     Ok(())
 }
 
@@ -384,7 +542,20 @@ async fn main() {
             seconds,
             max_requests,
             label,
-        } => run(url, scenario, concurrency, seconds, max_requests, label).await,
+            hangup_share,
+        } => {
+            run(
+                url,
+                scenario,
+                concurrency,
+                seconds,
+                max_requests,
+                label,
+                hangup_share,
+            )
+            .await
+        }
+        Cmd::HangupBursts { url, bursts, size } => hangup_bursts(url, bursts, size).await,
         Cmd::Preload { database_url, rows } => preload(database_url, rows).await,
         Cmd::Verify { database_url } => verify(database_url).await,
     };
