@@ -135,18 +135,46 @@ pub struct RefreshResponse {
 /// `POST /api/auth/signout` (body transport). In cookie mode the body may be `{}`.
 pub type SignoutRequest = RefreshRequest;
 
-/// Every error, and the plain successes of signup and signout.
+/// Every error, and the plain successes of signup and signout. `code` is ours (the tutorial
+/// sends only `message`): a machine-readable reason on refusals, one of [`codes`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageResponse {
     pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl MessageResponse {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            code: None,
         }
     }
+
+    /// A refusal with its machine-readable reason.
+    pub fn with_code(message: impl Into<String>, code: &str) -> Self {
+        Self {
+            message: message.into(),
+            code: Some(code.to_owned()),
+        }
+    }
+}
+
+/// Machine-readable reasons (`code`) of refusals; the `message` keeps the tutorial's text.
+pub mod codes {
+    /// The refresh request carried no refresh token.
+    pub const REFRESH_REQUIRED: &str = "refresh_token_required";
+    /// No such refresh token (never issued, mistyped, or of the other transport).
+    pub const REFRESH_UNKNOWN: &str = "refresh_token_unknown";
+    /// The session is past its absolute lifetime or its idle timeout.
+    pub const REFRESH_EXPIRED: &str = "refresh_token_expired";
+    /// A rotated refresh token came back after its successor had been used: the session was
+    /// ended to protect the account (now, or earlier for the same reason).
+    pub const REFRESH_REUSED: &str = "refresh_token_reused";
+    /// The session was ended: signed out, ended from the sessions list, password changed, or
+    /// account deleted. Also on an access token of such a session.
+    pub const SESSION_ENDED: &str = "session_ended";
 }
 
 /// One refresh-token family of the caller, as listed by `GET /api/auth/sessions`.

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// 403 with a message safe to show.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A refusal with the contract's message and a machine-readable `code` (`api_types::codes`).
+    #[error("refused ({0}): {1} [{2}]")]
+    Refused(StatusCode, &'static str, &'static str),
     /// 404.
     #[error("not found: {0}")]
     NotFound(String),
@@ -37,6 +40,9 @@ pub enum ApiError {
     /// 429 with Retry-After in seconds.
     #[error("too many requests, retry after {0}s")]
     TooManyRequests(u64),
+    /// A transient conflict the client should retry: 503 with `Retry-After: 1`.
+    #[error("busy, retry")]
+    Busy,
     /// The database failed or is unreachable: 503.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -64,11 +70,15 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, (*m).to_owned()),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            ApiError::Refused(status, m, code) => {
+                return (*status, Json(MessageResponse::with_code(*m, code))).into_response();
+            }
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             ApiError::Rejected(s, m) => (*s, m.clone()),
             ApiError::TooManyRequests(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, TOO_MANY_ATTEMPTS.to_owned())
             }
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE.to_owned()),
             ApiError::Database(e) => {
                 tracing::error!(error = %e, "database error");
                 (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE.to_owned())
@@ -84,7 +94,7 @@ impl IntoResponse for ApiError {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(s.max(1)));
             }
-            ApiError::Database(_) => {
+            ApiError::Database(_) | ApiError::Busy => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }

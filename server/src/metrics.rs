@@ -21,7 +21,9 @@ use crate::state::AppState;
 pub enum RefreshOutcome {
     /// Rotated.
     Ok,
-    /// Same successor again within grace.
+    /// Already rotated, successor never presented: the same successor again.
+    Repeated,
+    /// Successor presented moments ago (racing tabs): walked on to the active token.
     Grace,
     /// Reuse detected; family revoked.
     ReuseDetected,
@@ -33,8 +35,9 @@ pub enum RefreshOutcome {
     CsrfRejected,
 }
 
-const REFRESH_OUTCOMES: [(RefreshOutcome, &str); 6] = [
+const REFRESH_OUTCOMES: [(RefreshOutcome, &str); 7] = [
     (RefreshOutcome::Ok, "ok"),
+    (RefreshOutcome::Repeated, "repeated"),
     (RefreshOutcome::Grace, "grace"),
     (RefreshOutcome::ReuseDetected, "reuse_detected"),
     (RefreshOutcome::Invalid, "invalid"),
@@ -66,7 +69,7 @@ const BUCKETS: [f64; 12] = [
 /// All counters of the process.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    refreshes: [AtomicU64; 6],
+    refreshes: [AtomicU64; 7],
     signins: [AtomicU64; 3],
     statuses: Mutex<BTreeMap<u16, u64>>,
     latency_buckets: [AtomicU64; 12],

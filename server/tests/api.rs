@@ -26,8 +26,10 @@ on_both_backends!(
     tampered_and_foreign_tokens_are_rejected,
     tokens_with_wrong_claims_are_rejected,
     refresh_rotates_and_a_retry_within_grace_gets_the_same_successor,
-    rotated_token_replayed_after_grace_revokes_family,
-    rotated_token_replayed_after_its_successor_was_used_revokes_family,
+    a_rotated_token_gets_the_same_successor_until_that_successor_is_presented,
+    a_client_that_never_stores_rotated_tokens_stays_signed_in,
+    an_ancestor_presented_after_its_successor_was_used_revokes_the_family,
+    an_ancestor_presented_within_grace_gets_the_active_token,
     refresh_errors_use_the_contract_messages_without_internals,
     rotation_never_extends_the_absolute_lifetime,
     idle_refresh_token_expires,
@@ -588,7 +590,10 @@ async fn refresh_rotates_and_a_retry_within_grace_gets_the_same_successor(b: Bac
         app.state.db().active_tokens_in_family(&fam).await.unwrap(),
         1
     );
-    assert_eq!(app.state.metrics().refresh_count(RefreshOutcome::Grace), 1);
+    assert_eq!(
+        app.state.metrics().refresh_count(RefreshOutcome::Repeated),
+        1
+    );
     // The successor rotates normally.
     let r3 = app.refresh(&t1).await;
     assert_eq!(r3.status, 200);
@@ -607,51 +612,120 @@ fn v_sid(app: &TestApp, access: &str) -> String {
         .unwrap()
 }
 
-async fn rotated_token_replayed_after_grace_revokes_family(b: Backend) {
+/// A lost answer retried long after: the successor was never presented, so the same successor
+/// comes back (for as long as the family lives), and nothing is revoked.
+async fn a_rotated_token_gets_the_same_successor_until_that_successor_is_presented(b: Backend) {
     let app = TestApp::new(&b).await;
-    let victim = app.user("olga").await;
-    let other_session = app.signin("olga").await.json();
+    let v = app.user("olga").await;
+    let t0 = s(&v, "refreshToken");
+    let t1 = s(&app.refresh(&t0).await.json(), "refreshToken");
+    let fam = v_sid(&app, &s(&v, "accessToken"));
+    for wait in [6, 20, 3600] {
+        app.advance_secs(wait);
+        let again = app.refresh(&t0).await;
+        assert_eq!(again.status, 200, "{wait}s later: {}", again.text());
+        assert_eq!(s(&again.json(), "refreshToken"), t1, "the same successor");
+    }
+    assert_eq!(
+        app.state.db().family_revoked(&fam).await.unwrap(),
+        Some(false)
+    );
+    assert_eq!(
+        app.state.db().active_tokens_in_family(&fam).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        app.refresh(&t1).await.status,
+        200,
+        "the successor rotates normally"
+    );
+}
+
+/// A client that never stores rotated tokens (the tutorial's own) keeps presenting its sign-in
+/// token: it gets the same successor every time and is never logged out.
+async fn a_client_that_never_stores_rotated_tokens_stays_signed_in(b: Backend) {
+    let app = TestApp::new(&b).await;
+    let v = app.user("vue").await;
+    let t0 = s(&v, "refreshToken");
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..10 {
+        app.advance_secs(15 * 60);
+        let r = app.refresh(&t0).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let j = r.json();
+        seen.insert(s(&j, "refreshToken"));
+        assert_eq!(
+            app.get_with_token("/api/test/user", &s(&j, "accessToken"))
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(seen.len(), 1, "always the same successor");
+}
+
+/// An ancestor presented after its successor was presented, outside the grace window, is
+/// reuse: the family is revoked and the refusal says so (`refresh_token_reused`), also to the
+/// legitimate holder of the newer token; the user's other sessions go on.
+async fn an_ancestor_presented_after_its_successor_was_used_revokes_the_family(b: Backend) {
+    let app = TestApp::new(&b).await;
+    let victim = app.user("paul").await;
+    let other_session = app.signin("paul").await.json();
     let t0 = s(&victim, "refreshToken");
     let t1 = s(&app.refresh(&t0).await.json(), "refreshToken");
+    let t2 = s(&app.refresh(&t1).await.json(), "refreshToken");
     app.advance_secs(6);
     let replay = app.refresh(&t0).await;
     assert_eq!(
-        (replay.status.as_u16(), replay.message()),
-        (403, messages::REFRESH_NOT_IN_DB.to_owned())
+        replay.json(),
+        json!({"message": messages::REFRESH_NOT_IN_DB, "code": "refresh_token_reused"})
     );
-    // The whole family is revoked: the legitimate successor is dead too.
-    let r = app.refresh(&t1).await;
+    assert_eq!(replay.status, 403);
+    let r = app.refresh(&t2).await;
     assert_eq!(
-        (r.status.as_u16(), r.message()),
-        (403, messages::REFRESH_NOT_IN_DB.to_owned())
+        r.status, 403,
+        "family revoked: the newest token is dead too"
     );
+    assert_eq!(r.json()["code"], "refresh_token_reused");
     let fam = v_sid(&app, &s(&victim, "accessToken"));
     assert_eq!(
         app.state.db().family_revoked(&fam).await.unwrap(),
         Some(true)
     );
-    // The user's other session goes on.
     assert_eq!(
         app.refresh(&s(&other_session, "refreshToken")).await.status,
         200
     );
-    assert!(
+    assert_eq!(
         app.metric("session_api_refreshes_total{outcome=\"reuse_detected\"}")
-            .await
-            >= 1
+            .await,
+        1
     );
 }
 
-async fn rotated_token_replayed_after_its_successor_was_used_revokes_family(b: Backend) {
+/// Tabs racing: an ancestor presented within the grace window of its own rotation, after its
+/// successor was already used, walks on to the family's active token instead of revoking.
+async fn an_ancestor_presented_within_grace_gets_the_active_token(b: Backend) {
     let app = TestApp::new(&b).await;
-    let v = app.user("paul").await;
+    let v = app.user("rita").await;
     let t0 = s(&v, "refreshToken");
     let t1 = s(&app.refresh(&t0).await.json(), "refreshToken");
     let t2 = s(&app.refresh(&t1).await.json(), "refreshToken");
-    // Still inside t0's grace window, but t1 was already used: this is reuse.
-    let r = app.refresh(&t0).await;
-    assert_eq!(r.status, 403);
-    assert_eq!(app.refresh(&t2).await.status, 403, "family revoked");
+    let t3 = s(&app.refresh(&t2).await.json(), "refreshToken");
+    app.advance_secs(3);
+    let late = app.refresh(&t0).await;
+    assert_eq!(late.status, 200, "{}", late.text());
+    assert_eq!(s(&late.json(), "refreshToken"), t3, "the active token");
+    assert_eq!(app.state.metrics().refresh_count(RefreshOutcome::Grace), 1);
+    let fam = v_sid(&app, &s(&v, "accessToken"));
+    assert_eq!(
+        app.state.db().family_revoked(&fam).await.unwrap(),
+        Some(false)
+    );
+    assert_eq!(
+        app.state.db().active_tokens_in_family(&fam).await.unwrap(),
+        1
+    );
 }
 
 async fn refresh_errors_use_the_contract_messages_without_internals(b: Backend) {
@@ -683,7 +757,10 @@ async fn refresh_errors_use_the_contract_messages_without_internals(b: Backend) 
     ] {
         let r = app.refresh(&t).await;
         assert_eq!(r.status, 403, "{t}");
-        assert_eq!(r.json(), json!({"message": messages::REFRESH_NOT_IN_DB}));
+        assert_eq!(
+            r.json(),
+            json!({"message": messages::REFRESH_NOT_IN_DB, "code": "refresh_token_unknown"})
+        );
     }
     let r = app
         .post("/api/auth/refreshtoken", json!({"refreshToken": 12345}))

@@ -49,7 +49,10 @@ async fn fifty_concurrent_refreshes_share_one_successor(b: Backend) {
         1,
         "exactly one rotation"
     );
-    assert_eq!(app.state.metrics().refresh_count(RefreshOutcome::Grace), 49);
+    assert_eq!(
+        app.state.metrics().refresh_count(RefreshOutcome::Repeated),
+        49
+    );
     let sid = app
         .state
         .keys()

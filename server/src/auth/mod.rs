@@ -5,13 +5,13 @@ pub mod extract;
 pub mod validate;
 
 use api_types::{
-    messages, paths, roles, MessageResponse, RefreshRequest, RefreshResponse, SigninRequest,
+    codes, messages, paths, roles, MessageResponse, RefreshRequest, RefreshResponse, SigninRequest,
     SigninResponse, SignupRequest,
 };
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, PRAGMA, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, Request};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -34,6 +34,9 @@ pub fn router() -> Router<AppState> {
         .route(paths::REFRESH, post(refresh))
         .route(paths::SIGNOUT, post(signout))
 }
+
+/// How many successors a refresh may walk past to reach the family's active token.
+const MAX_WALK: usize = 8;
 
 /// Message of a failed sign-in: the same for an unknown user and a wrong password.
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password!";
@@ -240,53 +243,110 @@ async fn refresh(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let refused = |st: &AppState, outcome, status, message, code| {
+        st.metrics().refresh(outcome);
+        ApiError::Refused(status, message, code)
+    };
+    let required = |st: &AppState| {
+        refused(
+            st,
+            RefreshOutcome::Invalid,
+            StatusCode::FORBIDDEN,
+            messages::REFRESH_REQUIRED,
+            codes::REFRESH_REQUIRED,
+        )
+    };
+    let unknown = |st: &AppState| {
+        refused(
+            st,
+            RefreshOutcome::Invalid,
+            StatusCode::FORBIDDEN,
+            messages::REFRESH_NOT_IN_DB,
+            codes::REFRESH_UNKNOWN,
+        )
+    };
     let (token, transport) = match presented_token(&st, &headers, &body)? {
         Presented::Token(t, tr) => (t, tr),
-        Presented::Missing => {
-            st.metrics().refresh(RefreshOutcome::Invalid);
-            return Err(ApiError::Forbidden(messages::REFRESH_REQUIRED.into()));
-        }
+        Presented::Missing => return Err(required(&st)),
     };
     if token.is_empty() && transport == Transport::Body {
-        st.metrics().refresh(RefreshOutcome::Invalid);
-        return Err(ApiError::Forbidden(messages::REFRESH_REQUIRED.into()));
+        return Err(required(&st));
     }
-    let not_in_db = |st: &AppState, outcome| {
-        st.metrics().refresh(outcome);
-        ApiError::Forbidden(messages::REFRESH_NOT_IN_DB.into())
-    };
     if !plausible_refresh_token(&token) {
-        return Err(not_in_db(&st, RefreshOutcome::Invalid));
+        return Err(unknown(&st));
     }
-    let successor = st.keys().successor_of(&token);
     let now = st.now_ms();
     let s = st.settings();
-    let outcome = st
-        .db()
-        .rotate(Rotation {
-            token_hash: hash_refresh_token(&token),
-            successor_hash: hash_refresh_token(&successor),
-            transport,
-            now,
-            idle_ms: s.refresh_idle_ms,
-            grace_ms: s.refresh_grace_ms,
-        })
-        .await?;
-    let (rotated, metric) = match outcome {
-        RotateOutcome::Rotated(r) => (r, RefreshOutcome::Ok),
-        RotateOutcome::Grace(r) => (r, RefreshOutcome::Grace),
-        RotateOutcome::Invalid => return Err(not_in_db(&st, RefreshOutcome::Invalid)),
-        RotateOutcome::Expired => {
-            st.metrics().refresh(RefreshOutcome::Expired);
-            return Err(ApiError::Forbidden(messages::REFRESH_EXPIRED.into()));
-        }
-        RotateOutcome::ReuseDetected { family_id, user_id } => {
-            tracing::warn!(
-                user_id,
-                family_id,
-                "refresh-token reuse detected: family revoked"
-            );
-            return Err(not_in_db(&st, RefreshOutcome::ReuseDetected));
+    // A token whose successor was presented moments ago (tabs racing) walks on to the family's
+    // active token: each step is one atomic unit, and the successor chain is short.
+    let mut presented = token;
+    let mut walked = 0;
+    let (rotated, successor, metric) = loop {
+        let successor = st.keys().successor_of(&presented);
+        let outcome = st
+            .db()
+            .rotate(Rotation {
+                token_hash: hash_refresh_token(&presented),
+                successor_hash: hash_refresh_token(&successor),
+                transport,
+                now,
+                idle_ms: s.refresh_idle_ms,
+                grace_ms: s.refresh_grace_ms,
+            })
+            .await?;
+        match outcome {
+            RotateOutcome::Rotated(r) if walked == 0 => break (r, successor, RefreshOutcome::Ok),
+            RotateOutcome::Repeated(r) if walked == 0 => {
+                break (r, successor, RefreshOutcome::Repeated)
+            }
+            RotateOutcome::Rotated(r) | RotateOutcome::Repeated(r) => {
+                break (r, successor, RefreshOutcome::Grace)
+            }
+            RotateOutcome::Superseded if walked < MAX_WALK => {
+                presented = successor;
+                walked += 1;
+            }
+            // The family rotated more than MAX_WALK times within the grace window: a retry
+            // settles it.
+            RotateOutcome::Superseded => return Err(ApiError::Busy),
+            RotateOutcome::Invalid => return Err(unknown(&st)),
+            RotateOutcome::Expired => {
+                return Err(refused(
+                    &st,
+                    RefreshOutcome::Expired,
+                    StatusCode::FORBIDDEN,
+                    messages::REFRESH_EXPIRED,
+                    codes::REFRESH_EXPIRED,
+                ))
+            }
+            RotateOutcome::Ended { reason } => {
+                let code = if reason == "reuse_detected" {
+                    codes::REFRESH_REUSED
+                } else {
+                    codes::SESSION_ENDED
+                };
+                return Err(refused(
+                    &st,
+                    RefreshOutcome::Invalid,
+                    StatusCode::FORBIDDEN,
+                    messages::REFRESH_NOT_IN_DB,
+                    code,
+                ));
+            }
+            RotateOutcome::ReuseDetected { family_id, user_id } => {
+                tracing::warn!(
+                    user_id,
+                    family_id,
+                    "refresh-token reuse detected: family revoked"
+                );
+                return Err(refused(
+                    &st,
+                    RefreshOutcome::ReuseDetected,
+                    StatusCode::FORBIDDEN,
+                    messages::REFRESH_NOT_IN_DB,
+                    codes::REFRESH_REUSED,
+                ));
+            }
         }
     };
     st.metrics().refresh(metric);

@@ -165,13 +165,25 @@ pub struct Rotated {
 pub enum RotateOutcome {
     /// First use: the successor was stored and the token marked used.
     Rotated(Rotated),
-    /// Already rotated moments ago (within grace, successor unused): the same successor again.
-    Grace(Rotated),
-    /// No such token, a revoked family, or the wrong transport. Nothing changed.
+    /// Already rotated, and its successor has never been presented: the same successor again
+    /// (a lost answer, a retry, a frozen tab, a client that never stores rotated tokens).
+    Repeated(Rotated),
+    /// Already rotated and its successor presented too, but within the grace window of this
+    /// token's rotation (concurrent tabs): the caller presents the successor in its place to
+    /// reach the family's active token. Nothing changed.
+    Superseded,
+    /// No such token, or the wrong transport. Nothing changed.
     Invalid,
+    /// The family was revoked (`reason`: `signout`, `ended_by_user`, `reuse_detected`,
+    /// `password_changed`). Nothing changed.
+    Ended {
+        /// Why it was revoked.
+        reason: String,
+    },
     /// The family is past its absolute lifetime or idle timeout.
     Expired,
-    /// A used token presented after grace or after its successor was used: family revoked.
+    /// A token presented after its successor was presented, outside the grace window: the
+    /// family is revoked.
     ReuseDetected {
         /// The revoked family.
         family_id: String,
@@ -702,7 +714,7 @@ impl Db {
         self.lock_family_of_token(&mut tx, &r.token_hash).await?;
         let row = sqlx::query(
             "SELECT t.family_id, t.used_at, t.successor_hash, f.user_id, f.transport, f.last_used_at, \
-                    f.expires_at, f.revoked_at, u.roles \
+                    f.expires_at, f.revoked_at, f.revoked_reason, u.roles \
              FROM refresh_tokens t \
              JOIN refresh_families f ON f.id = t.family_id \
              JOIN users u ON u.id = f.user_id \
@@ -723,11 +735,18 @@ impl Db {
         let last_used_at: i64 = row.try_get("last_used_at")?;
         let expires_at: i64 = row.try_get("expires_at")?;
         let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+        let revoked_reason: Option<String> = row.try_get("revoked_reason")?;
         let roles = split_roles(&row.try_get::<String, _>("roles")?);
 
-        if revoked_at.is_some() || transport != r.transport.as_str() {
+        if transport != r.transport.as_str() {
             tx.rollback().await?;
             return Ok(RotateOutcome::Invalid);
+        }
+        if revoked_at.is_some() {
+            tx.rollback().await?;
+            return Ok(RotateOutcome::Ended {
+                reason: revoked_reason.unwrap_or_default(),
+            });
         }
         if r.now >= expires_at {
             tx.rollback().await?;
@@ -773,19 +792,41 @@ impl Db {
                 Ok(RotateOutcome::Rotated(rotated))
             }
             Some(used) => {
-                let successor_unused = match successor_hash.as_deref() {
+                // Already rotated. What its successor has seen decides (see server/README.md,
+                // "Rotation rule"): never presented -> the same successor again; presented
+                // moments ago -> the caller walks on to the active token; else reuse.
+                let successor_used: Option<Option<i64>> = match successor_hash.as_deref() {
                     Some(h) if h == r.successor_hash.as_str() => sqlx::query(
-                        "SELECT 1 FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NULL",
+                        "SELECT used_at FROM refresh_tokens WHERE token_hash = $1 AND family_id = $2",
                     )
                     .bind(h)
+                    .bind(&family_id)
                     .fetch_optional(&mut *tx)
                     .await?
-                    .is_some(),
-                    _ => false,
+                    .map(|row| row.try_get::<Option<i64>, _>(0))
+                    .transpose()?,
+                    _ => None,
                 };
-                if successor_unused && r.now.saturating_sub(used) <= r.grace_ms {
-                    tx.commit().await?;
-                    return Ok(RotateOutcome::Grace(rotated));
+                match successor_used {
+                    Some(None) => {
+                        if r.now.saturating_sub(last_used_at) >= r.idle_ms {
+                            tx.rollback().await?;
+                            return Ok(RotateOutcome::Expired);
+                        }
+                        // A presentation is activity: it keeps the family from going idle.
+                        sqlx::query("UPDATE refresh_families SET last_used_at = $1 WHERE id = $2")
+                            .bind(r.now)
+                            .bind(&family_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                        return Ok(RotateOutcome::Repeated(rotated));
+                    }
+                    Some(Some(_)) if r.now.saturating_sub(used) <= r.grace_ms => {
+                        tx.rollback().await?;
+                        return Ok(RotateOutcome::Superseded);
+                    }
+                    _ => {}
                 }
                 sqlx::query(
                     "UPDATE refresh_families SET revoked_at = $1, revoked_reason = 'reuse_detected' \
