@@ -221,6 +221,141 @@ fn server_error_and_429_are_transient_and_429_honours_retry_after() {
     assert_eq!(t.logged_out_count(), 0);
 }
 
+/// The refresh answers that end the session and the ones that keep it, as stated in
+/// `classify_refresh_status`: 408/429/5xx keep it; 401/403 (with or without a code) and OAuth's
+/// 400 invalid_grant end it at once, with the reason the code names; any other answer that
+/// retrying cannot change (404, 400 without invalid_grant, an unreadable 200) is retried, and
+/// ends the session after MAX_UNEXPECTED_ANSWERS in a row.
+#[test]
+fn refresh_answers_are_classified_as_fatal_transient_or_unexpected() {
+    let refuse = |status: u16, body: &str| Scripted::Status(status, vec![], body.to_owned());
+    let fatal = [
+        (
+            refuse(
+                403,
+                r#"{"message":"Refresh token is not in database!","code":"refresh_token_reused"}"#,
+            ),
+            LogoutReason::ReuseDetected,
+        ),
+        (
+            refuse(
+                403,
+                r#"{"message":"Refresh token was expired. Please make a new signin request","code":"refresh_token_expired"}"#,
+            ),
+            LogoutReason::Expired,
+        ),
+        (
+            refuse(
+                403,
+                r#"{"message":"Refresh token is not in database!","code":"session_ended"}"#,
+            ),
+            LogoutReason::RefreshRejected,
+        ),
+        (
+            refuse(401, r#"{"message":"nope"}"#),
+            LogoutReason::RefreshRejected,
+        ),
+        (
+            refuse(
+                400,
+                r#"{"error":"invalid_grant","error_description":"Token is not active"}"#,
+            ),
+            LogoutReason::RefreshRejected,
+        ),
+    ];
+    for (answer, reason) in fatal {
+        let (w, t) = cookie_world();
+        w.server
+            .borrow_mut()
+            .refresh_script
+            .push_back(answer.clone());
+        let e = t.engine.clone();
+        let r = w.block_on(async move { e.refresh().await }, 1_000.0);
+        assert!(
+            matches!(r, Err(FailureKind::Rejected { .. })),
+            "{answer:?}: {r:?}"
+        );
+        assert_eq!(
+            t.engine.status(),
+            SessionStatus::SignedOut {
+                reason: Some(reason)
+            },
+            "{answer:?}"
+        );
+        assert_eq!(t.logged_out_count(), 1);
+    }
+    let transient = [
+        refuse(408, "{}"),
+        refuse(429, "{}"),
+        refuse(500, "{}"),
+        refuse(503, "x"),
+    ];
+    for answer in transient {
+        let (w, t) = cookie_world();
+        for _ in 0..5 {
+            w.server
+                .borrow_mut()
+                .refresh_script
+                .push_back(answer.clone());
+        }
+        for _ in 0..5 {
+            let e = t.engine.clone();
+            let r = w.block_on(async move { e.refresh().await }, 1_000.0);
+            assert!(r.is_err(), "{answer:?}");
+        }
+        assert_eq!(
+            t.engine.status(),
+            SessionStatus::SignedIn,
+            "{answer:?} is transient"
+        );
+        assert_eq!(t.logged_out_count(), 0);
+    }
+    let unexpected = [
+        refuse(404, "<html>Not Found</html>"),
+        refuse(400, r#"{"message":"bad"}"#),
+        refuse(415, "{}"),
+        refuse(200, "<html>captive portal</html>"),
+    ];
+    for answer in unexpected {
+        // Two in a row, then a success: the session goes on and the count starts again.
+        let (w, t) = cookie_world();
+        for _ in 0..2 {
+            w.server
+                .borrow_mut()
+                .refresh_script
+                .push_back(answer.clone());
+        }
+        for _ in 0..3 {
+            let e = t.engine.clone();
+            let _ = w.block_on(async move { e.refresh().await }, 1_000.0);
+        }
+        assert_eq!(
+            t.engine.status(),
+            SessionStatus::SignedIn,
+            "{answer:?} twice"
+        );
+        // Three in a row: retrying is not going to change it.
+        for _ in 0..3 {
+            w.server
+                .borrow_mut()
+                .refresh_script
+                .push_back(answer.clone());
+        }
+        for _ in 0..3 {
+            let e = t.engine.clone();
+            let _ = w.block_on(async move { e.refresh().await }, 1_000.0);
+        }
+        assert_eq!(
+            t.engine.status(),
+            SessionStatus::SignedOut {
+                reason: Some(LogoutReason::RefreshRejected)
+            },
+            "{answer:?} three times"
+        );
+        assert_eq!(t.logged_out_count(), 1);
+    }
+}
+
 #[test]
 fn refresh_rejected_logs_out_once() {
     let (w, t) = cookie_world();
@@ -727,7 +862,7 @@ fn tutorial_403_on_refresh_logs_out_with_the_right_reason() {
     );
     assert!(t.saw(|e| matches!(
         e,
-        SessionEvent::RefreshFailed(FailureKind::Rejected { status: 403, message })
+        SessionEvent::RefreshFailed(FailureKind::Rejected { status: 403, message, .. })
             if message == "Refresh token is not in database!"
     )));
     // Expired family -> "Refresh token was expired..." -> Expired.

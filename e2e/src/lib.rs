@@ -380,6 +380,12 @@ impl Metrics {
         )) as u64
     }
 
+    /// Refreshes answered with tokens: rotated (`ok`), the same successor again (`repeated`),
+    /// or walked on to the active token (`grace`).
+    pub fn refreshes_answered(&self) -> u64 {
+        self.refreshes("ok") + self.refreshes("repeated") + self.refreshes("grace")
+    }
+
     /// Refresh requests of every outcome.
     pub fn refreshes_all(&self) -> u64 {
         self.0

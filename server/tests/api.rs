@@ -30,6 +30,7 @@ on_both_backends!(
     a_client_that_never_stores_rotated_tokens_stays_signed_in,
     an_ancestor_presented_after_its_successor_was_used_revokes_the_family,
     an_ancestor_presented_within_grace_gets_the_active_token,
+    an_ended_sessions_access_token_is_refused_at_once,
     refresh_errors_use_the_contract_messages_without_internals,
     rotation_never_extends_the_absolute_lifetime,
     idle_refresh_token_expires,
@@ -481,7 +482,8 @@ async fn tokens_with_wrong_claims_are_rejected(b: Backend) {
         iss: Some(keys.issuer().into()),
         aud: Some(keys.audience().into()),
         kind: Some(ACCESS_TOKEN_KIND.into()),
-        sid: Some("s".into()),
+        // A live session's id: tokens of ended (or unknown) sessions are refused.
+        sid: Some(v_sid(&app, &s(&v, "accessToken"))),
         ..AccessClaims::default()
     };
     let sign = |c: AccessClaims| {
@@ -725,6 +727,65 @@ async fn an_ancestor_presented_within_grace_gets_the_active_token(b: Backend) {
     assert_eq!(
         app.state.db().active_tokens_in_family(&fam).await.unwrap(),
         1
+    );
+}
+
+/// Ending a session ends its access tokens at once (not when they expire): after sign-out, after
+/// "End this session" and after reuse revocation the token is refused with `session_ended`,
+/// while the user's other sessions keep working.
+async fn an_ended_sessions_access_token_is_refused_at_once(b: Backend) {
+    let app = TestApp::new(&b).await;
+    let keep = app.user("uma").await;
+    let refused = |r: &common::Resp| {
+        assert_eq!(r.status, 401, "{}", r.text());
+        assert_eq!(
+            r.json(),
+            json!({"message": messages::UNAUTHORIZED, "code": "session_ended"})
+        );
+    };
+    // Signed out.
+    let s1 = app.signin("uma").await.json();
+    let a1 = s(&s1, "accessToken");
+    assert_eq!(app.get_with_token("/api/test/user", &a1).await.status, 200);
+    let r = app
+        .post(
+            "/api/auth/signout",
+            json!({"refreshToken": s(&s1, "refreshToken")}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    refused(&app.get_with_token("/api/test/user", &a1).await);
+    refused(&app.get_with_token("/api/auth/sessions", &a1).await);
+    // Ended from another device's sessions list.
+    let s2 = app.signin("uma").await.json();
+    let a2 = s(&s2, "accessToken");
+    let sid2 = v_sid(&app, &a2);
+    let r = app
+        .send(
+            "DELETE",
+            &format!("/api/auth/sessions/{sid2}"),
+            &[("x-access-token", &s(&keep, "accessToken"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    refused(&app.get_with_token("/api/test/user", &a2).await);
+    // Revoked for reuse.
+    let s3 = app.signin("uma").await.json();
+    let t0 = s(&s3, "refreshToken");
+    let t1 = s(&app.refresh(&t0).await.json(), "refreshToken");
+    let r1 = app.refresh(&t1).await.json();
+    let a3 = s(&r1, "accessToken");
+    assert_eq!(app.get_with_token("/api/test/user", &a3).await.status, 200);
+    app.advance_secs(6);
+    assert_eq!(app.refresh(&t0).await.status, 403);
+    refused(&app.get_with_token("/api/test/user", &a3).await);
+    // The session that was never ended goes on.
+    assert_eq!(
+        app.get_with_token("/api/test/user", &s(&keep, "accessToken"))
+            .await
+            .status,
+        200
     );
 }
 

@@ -113,6 +113,8 @@ struct State {
     online: bool,
     degraded: bool,
     failures: u32,
+    /// Unexpected answers to refreshes since the last success (see `is_unexpected_answer`).
+    unexpected: u32,
     next_retry_at: Option<f64>,
     last_failure: Option<FailureKind>,
     message: Option<String>,
@@ -175,6 +177,7 @@ impl Engine {
                 online: true,
                 degraded: false,
                 failures: 0,
+                unexpected: 0,
                 next_retry_at: None,
                 last_failure: None,
                 message: None,
@@ -955,12 +958,17 @@ impl Inner {
                 );
                 Ok(gen)
             }
-            Err(kind) if kind.is_transient() => {
+            Err(kind)
+                if kind.is_transient()
+                    && !(kind.is_unexpected_answer()
+                        && self.st.borrow().unexpected + 1 >= policy::MAX_UNEXPECTED_ANSWERS) =>
+            {
                 let now = self.now();
                 let mut events = vec![SessionEvent::RefreshFailed(kind.clone())];
                 {
                     let mut st = self.st.borrow_mut();
                     st.failures += 1;
+                    st.unexpected += u32::from(kind.is_unexpected_answer());
                     let retry_after = match &kind {
                         FailureKind::RateLimited { retry_after_ms } => *retry_after_ms,
                         _ => None,
@@ -984,6 +992,14 @@ impl Inner {
             Err(kind) => {
                 self.emit(SessionEvent::RefreshFailed(kind.clone()));
                 let reason = match &kind {
+                    FailureKind::Rejected {
+                        code: Some(code), ..
+                    } => match code.as_str() {
+                        "refresh_token_reused" => LogoutReason::ReuseDetected,
+                        "refresh_token_expired" => LogoutReason::Expired,
+                        _ => LogoutReason::RefreshRejected,
+                    },
+                    // Servers without codes (the tutorial's): read the message.
                     FailureKind::Rejected { message, .. } => {
                         let m = message.to_ascii_lowercase();
                         if m.contains("reuse") || m.contains("revoked") {
@@ -994,6 +1010,7 @@ impl Inner {
                             LogoutReason::RefreshRejected
                         }
                     }
+                    // Unexpected answers that kept coming (see MAX_UNEXPECTED_ANSWERS).
                     _ => LogoutReason::RefreshRejected,
                 };
                 self.end_session(reason, false, true, None);
@@ -1036,6 +1053,7 @@ impl Inner {
             st.status = SessionStatus::SignedIn;
             st.message = None;
             st.failures = 0;
+            st.unexpected = 0;
             st.next_retry_at = None;
             st.last_failure = None;
             let was = st.degraded;
@@ -1128,6 +1146,7 @@ impl Inner {
             };
             st.degraded = false;
             st.failures = 0;
+            st.unexpected = 0;
             st.next_retry_at = None;
             st.last_failure = None;
             st.message = Some(message.unwrap_or_else(|| reason.describe().to_string()));
@@ -1292,6 +1311,7 @@ impl Inner {
             st.status = SessionStatus::SignedIn;
             st.message = None;
             st.failures = 0;
+            st.unexpected = 0;
             st.next_retry_at = None;
             st.last_failure = None;
             st.degraded = !st.online;

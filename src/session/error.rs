@@ -94,12 +94,15 @@ pub enum FailureKind {
     },
     /// 200 with a body that is not a refresh response.
     Decode,
-    /// The server explicitly refused the refresh token (401/403): the only fatal kind.
+    /// The server explicitly refused the refresh token (401/403, or an OAuth 400
+    /// `invalid_grant`): the only kind that ends the session at once.
     Rejected {
         /// Status code.
         status: u16,
         /// The server's message.
         message: String,
+        /// The machine-readable reason, when the server gives one (`refresh_token_reused`...).
+        code: Option<String>,
     },
     /// There was no session to refresh (signed out meanwhile).
     NoSession,
@@ -109,6 +112,18 @@ impl FailureKind {
     /// Transient failures keep the session and are retried with backoff.
     pub fn is_transient(&self) -> bool {
         !matches!(self, FailureKind::Rejected { .. } | FailureKind::NoSession)
+    }
+
+    /// An answer that will not change by retrying the same request: an unreadable 200, or a
+    /// 4xx other than 401/403 (refusals), 408 and 429 (which say "later"). Retried a few times
+    /// (a proxy or a deploy can answer oddly for a moment), then it ends the session: see
+    /// [`crate::session::policy::MAX_UNEXPECTED_ANSWERS`].
+    pub fn is_unexpected_answer(&self) -> bool {
+        match self {
+            FailureKind::Decode => true,
+            FailureKind::Server { status } => (400..500).contains(status) && *status != 408,
+            _ => false,
+        }
     }
 
     /// Short human description.
@@ -122,7 +137,9 @@ impl FailureKind {
                 None => "rate limited".into(),
             },
             FailureKind::Decode => "unreadable refresh response".into(),
-            FailureKind::Rejected { status, message } => {
+            FailureKind::Rejected {
+                status, message, ..
+            } => {
                 format!("refresh rejected ({status}): {message}")
             }
             FailureKind::NoSession => "no session".into(),
@@ -155,21 +172,42 @@ impl From<TransportError> for FailureKind {
 
 /// Classifies a non-2xx answer to the refresh endpoint. `server_now_ms` anchors an HTTP-date
 /// `Retry-After`.
+///
+/// Ends the session: 401 and 403 (the tutorial's and our refusals), and 400 with the OAuth
+/// `"error": "invalid_grant"`. Transient (session kept, retried with backoff): 408, 429 (after
+/// its `Retry-After`) and 5xx, like no answer at all. Any other status is an unexpected answer
+/// ([`FailureKind::is_unexpected_answer`]).
 pub fn classify_refresh_status(resp: &HttpResponse, server_now_ms: f64) -> FailureKind {
+    let rejected = || FailureKind::Rejected {
+        status: resp.status,
+        message: error_message(&resp.body),
+        code: error_code(&resp.body),
+    };
     match resp.status {
-        401 | 403 => FailureKind::Rejected {
-            status: resp.status,
-            message: error_message(&resp.body),
-        },
+        401 | 403 => rejected(),
+        400 if oauth_error(&resp.body).as_deref() == Some("invalid_grant") => rejected(),
         429 => FailureKind::RateLimited {
             retry_after_ms: resp
                 .header("retry-after")
                 .and_then(|v| parse_retry_after(v, server_now_ms)),
         },
-        // 408 and any other unexpected status: the token was not refused, so keep the session.
-        s if s >= 500 => FailureKind::Server { status: s },
         s => FailureKind::Server { status: s },
     }
+}
+
+/// The `code` of a JSON error body (ours: `refresh_token_reused`, `session_ended`, ...).
+pub fn error_code(body: &str) -> Option<String> {
+    json_field(body, "code")
+}
+
+/// The OAuth 2.0 `error` of a JSON error body (`invalid_grant`, ...).
+fn oauth_error(body: &str) -> Option<String> {
+    json_field(body, "error")
+}
+
+fn json_field(body: &str, name: &str) -> Option<String> {
+    let v = serde_json::from_str::<serde_json::Value>(body).ok()?;
+    v.get(name)?.as_str().map(str::to_owned)
 }
 
 /// Maps a non-2xx answer of an ordinary API call (401 is handled by the interceptor first).

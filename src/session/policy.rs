@@ -27,6 +27,10 @@ pub const MIN_REFRESH_INTERVAL_MS: f64 = 1_000.0;
 pub const BACKOFF_BASE_MS: f64 = 1_000.0;
 /// Backoff ceiling.
 pub const BACKOFF_MAX_MS: f64 = 60_000.0;
+/// Unexpected answers to refreshes (an unreadable 200, a 4xx that is not 401/403/408/429) in a
+/// row, without a success between them, that end the session; retrying the same request is
+/// not going to change them, and retrying forever hides a broken deployment from the user.
+pub const MAX_UNEXPECTED_ANSWERS: u32 = 3;
 
 /// What the engine learnt from one token response.
 #[derive(Debug, Clone, Copy, PartialEq)]

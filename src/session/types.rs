@@ -29,7 +29,7 @@ impl LogoutReason {
             LogoutReason::Expired => "Your session expired. Please sign in again.",
             LogoutReason::RefreshRejected => "The server ended your session. Please sign in again.",
             LogoutReason::ReuseDetected => {
-                "Your session was revoked because a refresh token was used twice."
+                "This session was used from somewhere else and was ended to protect your account. Please sign in again."
             }
             LogoutReason::TokenRejected => {
                 "The server refused your credentials. Please sign in again."

@@ -1,11 +1,11 @@
 //! Extractors and request helpers: the access-token extractor [`AuthUser`], the JSON body
 //! extractor [`ApiJson`] (rejections become our JSON errors), origin and cookie checks.
 
-use api_types::{headers as h, messages};
+use api_types::{codes, headers as h, messages};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, USER_AGENT};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::de::DeserializeOwned;
 
@@ -105,14 +105,23 @@ impl FromRequestParts<AppState> for AuthUser {
                     ApiError::Unauthorized(messages::UNAUTHORIZED)
                 }
             })?;
-        // A deleted user's tokens die with the user; a password change ends older tokens.
-        let user = state
+        // A deleted user's tokens die with the user; a password change ends older tokens; an
+        // ended session (signed out, ended from the list, revoked for reuse) ends its tokens.
+        let ended = || {
+            ApiError::Refused(
+                StatusCode::UNAUTHORIZED,
+                messages::UNAUTHORIZED,
+                codes::SESSION_ENDED,
+            )
+        };
+        let sid = v.sid.as_deref().ok_or_else(ended)?;
+        let (user, live) = state
             .db()
-            .user_by_id(v.user_id)
+            .user_and_session(v.user_id, sid, state.now_ms())
             .await?
-            .ok_or(ApiError::Unauthorized(messages::UNAUTHORIZED))?;
-        if v.issued_at < user.password_changed_at / 1000 {
-            return Err(ApiError::Unauthorized(messages::UNAUTHORIZED));
+            .ok_or_else(ended)?;
+        if !live || v.issued_at < user.password_changed_at / 1000 {
+            return Err(ended());
         }
         Ok(AuthUser {
             id: user.id,

@@ -325,6 +325,13 @@ async fn run(
     Ok(())
 }
 
+/// `f`, or an error when it has no answer within 10 s (a locked server may never answer).
+async fn within<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::time::timeout(Duration::from_secs(10), f)
+        .await
+        .unwrap_or_else(|_| Err("no answer within 10 s".into()))
+}
+
 /// The outage of issue 17: `bursts` times, `size` refreshes whose connections are reset a few
 /// milliseconds after sending, then one sign-in that must succeed; between bursts each family
 /// is refreshed normally (the same token again: rotated meanwhile or not, it must answer 200).
@@ -361,13 +368,13 @@ async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), St
             t.await.map_err(|e| e.to_string())?;
         }
         let t = Instant::now();
-        let res = call(
+        let res = within(call(
             &client,
             "POST",
             &format!("{url}/api/auth/signin"),
             &[],
             Some(&json!({"username": "benchuser", "password": PASSWORD})),
-        )
+        ))
         .await;
         took.push(t.elapsed().as_micros() as u64);
         match res {
@@ -382,7 +389,7 @@ async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), St
             let (client, url, body) = (client.clone(), url.clone(), json!({"refreshToken": t}));
             follow.push(tokio::spawn(async move {
                 let path = format!("{url}/api/auth/refreshtoken");
-                call(&client, "POST", &path, &[], Some(&body)).await
+                within(call(&client, "POST", &path, &[], Some(&body))).await
             }));
         }
         for (t, f) in tokens.iter_mut().zip(follow) {

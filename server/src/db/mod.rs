@@ -445,6 +445,19 @@ impl Db {
             .await
     }
 
+    /// What checking an access token needs, in one query: the user, and whether the session
+    /// (family) the token was issued under is still live — not revoked, not past its end.
+    pub async fn user_and_session(
+        &self,
+        user_id: i64,
+        family_id: &str,
+        now: i64,
+    ) -> Result<Option<(UserRow, bool)>, sqlx::Error> {
+        let id = family_id.to_owned();
+        self.unit(move |db| async move { db.user_and_session_inline(user_id, &id, now).await })
+            .await
+    }
+
     /// Sets a new password hash and revokes every refresh-token family of the user.
     pub async fn change_password(
         &self,
@@ -629,6 +642,27 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(Self::user_from_row).transpose()
+    }
+
+    async fn user_and_session_inline(
+        &self,
+        user_id: i64,
+        family_id: &str,
+        now: i64,
+    ) -> Result<Option<(UserRow, bool)>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, username, email, password_hash, roles, password_changed_at, \
+                    (SELECT COUNT(*) FROM refresh_families f WHERE f.id = $2 AND f.user_id = users.id \
+                       AND f.revoked_at IS NULL AND f.expires_at > $3) AS live \
+             FROM users WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(family_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((Self::user_from_row(&r)?, r.try_get::<i64, _>("live")? > 0)))
+            .transpose()
     }
 
     /// Sets a new password hash and revokes every refresh-token family of the user.

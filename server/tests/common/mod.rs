@@ -34,6 +34,12 @@ impl Backend {
     pub fn postgres() -> Option<Backend> {
         match std::env::var("SESSION_API_TEST_PG_URL") {
             Ok(u) if !u.is_empty() => Some(Backend::Postgres(u)),
+            // ./scripts/test sets this: there, a missing PostgreSQL fails the run instead of
+            // letting every PostgreSQL case pass without running.
+            _ if std::env::var_os("SESSION_API_TEST_REQUIRE_PG").is_some() => panic!(
+                "SESSION_API_TEST_REQUIRE_PG is set but SESSION_API_TEST_PG_URL is not: \
+                 run the suite through scripts/with-postgres"
+            ),
             _ => {
                 // Written to the real stderr (not eprintln!, which the test harness captures),
                 // once per test binary, so a skipped PostgreSQL suite is visible.
