@@ -41,6 +41,8 @@ const who = req => {
 const fake = async function (input, init) {
   const req = input instanceof Request ? input : new Request(input, init);
   const path = new URL(req.url, location.href).pathname;
+  // The content routes' server is unreachable while the page sets this flag.
+  if (globalThis.fakeContentDown && path.startsWith('/api/test/')) throw new TypeError('Failed to fetch');
   switch (path) {
     case '/api/auth/signin': {
       state.signins++;
@@ -420,4 +422,55 @@ async fn inspector_shows_the_token_timeline_and_fires_concurrent_calls() {
         log.child_element_count() >= 1,
         "the event log recorded the restore"
     );
+}
+
+fn set_content_down(down: bool) {
+    let window = web_sys::window().unwrap();
+    js_sys::Reflect::set(&window, &"fakeContentDown".into(), &down.into()).unwrap();
+}
+
+/// A page whose content failed because the server could not be reached shows a Retry button
+/// that works, and fetches the content again by itself once the server is back.
+#[wasm_bindgen_test]
+async fn failed_content_has_a_working_retry_and_reloads_by_itself() {
+    set_content_down(true);
+    let m = Mounted::at("/", None);
+    m.until("the error with a Retry button", |m| {
+        m.find("[data-testid=content-error]").is_some()
+            && m.find("[data-testid=content-retry]").is_some()
+    })
+    .await;
+    assert!(m.text().contains("network error"), "{}", m.text());
+    // The server is back: Retry fetches the content.
+    set_content_down(false);
+    m.click(&m.find("[data-testid=content-retry]").unwrap());
+    m.until("the content after Retry", |m| {
+        m.find("[data-testid=content]")
+            .and_then(|e| e.text_content())
+            .as_deref()
+            == Some("Public Content.")
+    })
+    .await;
+    drop(m);
+    // A fresh page while the server is down, then the server comes back: no click needed.
+    set_content_down(true);
+    let m = Mounted::at("/", None);
+    m.until("the error", |m| {
+        m.find("[data-testid=content-error]").is_some()
+    })
+    .await;
+    set_content_down(false);
+    for _ in 0..500 {
+        yew::scheduler::flush().await;
+        if m.find("[data-testid=content]").is_some() {
+            break;
+        }
+        gloo_timers::future::TimeoutFuture::new(10).await;
+    }
+    assert!(
+        m.find("[data-testid=content]").is_some(),
+        "the content did not come back by itself within 5 s: {}",
+        m.text()
+    );
+    set_content_down(false);
 }

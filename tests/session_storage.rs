@@ -280,3 +280,85 @@ fn cookie_mode_without_remember_me_asks_for_a_browser_session_cookie() {
         );
     }
 }
+
+/// Cookie mode, any "remember me": a tab opened afterwards however it was opened (typed URL,
+/// bookmark, Ctrl+click: a fresh sessionStorage) finds the session and restores it silently;
+/// "remember me" off stays off in every tab and after any number of refreshes; the first tab's
+/// family is never orphaned by a second sign-in.
+#[test]
+fn cookie_mode_every_new_tab_shares_the_session_whatever_remember_me_says() {
+    for remember in [false, true] {
+        let w = World::new(Flavor::Ours);
+        let a = w.open_tab(config(StorageMode::Cookie));
+        w.login_remembered(&a, "alice", remember);
+        let signins = w.counts().signin;
+        let b = w.open_tab(config(StorageMode::Cookie));
+        assert_eq!(
+            b.engine.status(),
+            SessionStatus::SignedIn,
+            "remember {remember}: the new tab shares the session"
+        );
+        assert_eq!(b.engine.user().unwrap().username, "alice");
+        assert_eq!(
+            w.counts().signin,
+            signins,
+            "no second sign-in, no second family"
+        );
+        w.advance(3.0 * 60_000.0);
+        let persist: Vec<Option<String>> = [&a, &b]
+            .iter()
+            .flat_map(|t| {
+                t.transport
+                    .sent
+                    .borrow()
+                    .iter()
+                    .filter(|r| r.url == api_types::paths::REFRESH)
+                    .map(|r| {
+                        r.header(api_types::headers::REFRESH_PERSIST)
+                            .map(String::from)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(persist.len() >= 2, "{persist:?}");
+        let expected = (!remember).then(|| "session".to_string());
+        assert!(
+            persist.iter().all(|p| *p == expected),
+            "remember {remember}: {persist:?}"
+        );
+        assert_eq!(a.engine.status(), SessionStatus::SignedIn);
+        assert_eq!(b.engine.status(), SessionStatus::SignedIn);
+    }
+}
+
+/// "Remember me" off: the session ends when the browser closes (no request is made for it
+/// after a restart); on: it survives the restart.
+#[test]
+fn cookie_mode_remember_me_decides_whether_the_session_outlives_the_browser() {
+    for remember in [false, true] {
+        let w = World::new(Flavor::Ours);
+        {
+            let a = w.open_tab(config(StorageMode::Cookie));
+            w.login_remembered(&a, "alice", remember);
+        }
+        w.close_browser();
+        let before = w.counts().refresh;
+        let t = w.open_tab(config(StorageMode::Cookie));
+        if remember {
+            assert_eq!(t.engine.status(), SessionStatus::SignedIn);
+        } else {
+            assert_eq!(
+                t.engine.status(),
+                SessionStatus::SignedOut { reason: None },
+                "a not-remembered session ends with the browser"
+            );
+            assert_eq!(w.counts().refresh, before, "nothing to ask the server");
+            assert!(
+                !w.local
+                    .borrow()
+                    .contains_key(yew_session::session::persist::keys::PROFILE),
+                "its profile is gone too"
+            );
+        }
+    }
+}

@@ -815,6 +815,86 @@ impl Page {
             .unwrap_or_else(|e| panic!("click nav link {label}: {e}"));
     }
 
+    /// Ctrl+clicks the main navigation's link `label` with real input events (WebDriver
+    /// actions), which opens it in a new background tab, and returns that tab.
+    pub async fn ctrl_click_nav(&self, label: &str) -> Page {
+        use fantoccini::actions::{
+            InputSource, KeyAction, KeyActions, MouseActions, PointerAction, MOUSE_BUTTON_LEFT,
+        };
+        use fantoccini::key::Key;
+        self.focus().await;
+        let before = self.client.windows().await.expect("windows");
+        let xpath = format!("//nav[@aria-label='Main']//a[normalize-space()='{label}']");
+        let link = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("nav link {label}: {e}"));
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down {
+                value: Key::Control.into(),
+            })
+            .then(KeyAction::Pause {
+                duration: Duration::ZERO,
+            })
+            .then(KeyAction::Pause {
+                duration: Duration::ZERO,
+            })
+            .then(KeyAction::Pause {
+                duration: Duration::ZERO,
+            })
+            .then(KeyAction::Up {
+                value: Key::Control.into(),
+            });
+        let mouse = MouseActions::new("mouse".into())
+            .then(PointerAction::Pause {
+                duration: Duration::ZERO,
+            })
+            .then(PointerAction::MoveToElement {
+                element: link,
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        self.client
+            .perform_actions(fantoccini::actions::Actions::from(keys).and(mouse))
+            .await
+            .expect("ctrl+click");
+        let _ = self.client.release_actions().await;
+        self.opened_since(&before, "the tab Ctrl+click opened")
+            .await
+    }
+
+    /// Runs `window.open(path)` in this page and returns the window it opened.
+    pub async fn window_open(&self, path: &str) -> Page {
+        let before = self.client.windows().await.expect("windows");
+        self.js("window.open(arguments[0], '_blank');", vec![json!(path)])
+            .await;
+        self.opened_since(&before, "the window window.open opened")
+            .await
+    }
+
+    async fn opened_since(&self, before: &[WindowHandle], what: &str) -> Page {
+        let handle = wait_for(what, Duration::from_secs(10), || async {
+            let now = self.client.windows().await.ok()?;
+            now.into_iter().find(|w| !before.contains(w))
+        })
+        .await;
+        Page {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            window: handle,
+        }
+    }
+
     /// Whether the navigation shows the signed-in state (a "Log out" button).
     pub async fn nav_signed_in(&self) -> bool {
         self.js(

@@ -608,8 +608,8 @@ impl Inner {
     fn corrupt(self: &Rc<Self>, detail: String) {
         for area in [Area::Local, Area::Session] {
             self.ports.storage.remove(area, keys::USER);
-            self.ports.storage.remove(area, keys::PROFILE);
         }
+        self.forget_profile();
         {
             let mut st = self.st.borrow_mut();
             st.status = SessionStatus::SignedOut {
@@ -681,15 +681,46 @@ impl Inner {
         Inner::reschedule(self);
     }
 
+    /// Cookie mode: whether the session being kept was signed in with "remember me" off. Such
+    /// a session ends with the browser, never with a tab: its profile sits in localStorage
+    /// like a remembered one (every tab sees it), flagged, and counts only while the
+    /// browser-session marker is there. (A profile in sessionStorage was written by an older
+    /// version for the same purpose.)
+    fn not_remembered(&self) -> bool {
+        let st = &self.ports.storage;
+        st.get(Area::Local, keys::NOT_REMEMBERED).is_some()
+            || st.get(Area::Session, keys::PROFILE).is_some()
+    }
+
+    fn forget_profile(&self) {
+        let st = &self.ports.storage;
+        st.remove(Area::Local, keys::PROFILE);
+        st.remove(Area::Session, keys::PROFILE);
+        st.remove(Area::Local, keys::NOT_REMEMBERED);
+        st.remove(Area::BrowserSession, keys::BROWSER_SESSION);
+    }
+
     fn restore_cookie(self: &Rc<Self>) {
+        let storage = &self.ports.storage;
         let found = [Area::Local, Area::Session]
             .into_iter()
-            .find_map(|area| self.ports.storage.get(area, keys::PROFILE));
-        let Some(text) = found else {
+            .find_map(|area| storage.get(area, keys::PROFILE).map(|t| (area, t)));
+        let Some((area, text)) = found else {
             // Nobody signed in from this browser (or they signed out): no silent refresh, so an
             // anonymous visit costs no request.
             return self.signed_out_quietly();
         };
+        if area == Area::Local
+            && storage.get(Area::Local, keys::NOT_REMEMBERED).is_some()
+            && storage
+                .get(Area::BrowserSession, keys::BROWSER_SESSION)
+                .is_none()
+        {
+            // Not remembered, and the browser was closed since: that session ended with it
+            // (its refresh cookie is gone too). Nothing to ask the server.
+            self.forget_profile();
+            return self.signed_out_quietly();
+        }
         if let Err(e) = parse_profile(&text) {
             return self.corrupt(e.0);
         }
@@ -849,14 +880,8 @@ impl Inner {
                 headers::REFRESH_TRANSPORT.into(),
                 headers::REFRESH_TRANSPORT_COOKIE.into(),
             ));
-            // The profile hint in tab storage means "remember me" was off: the rotated cookie
-            // stays a browser-session cookie.
-            if self
-                .ports
-                .storage
-                .get(Area::Session, keys::PROFILE)
-                .is_some()
-            {
+            // "Remember me" off: the rotated cookie stays a browser-session cookie.
+            if self.not_remembered() {
                 req.headers.push((
                     headers::REFRESH_PERSIST.into(),
                     headers::REFRESH_PERSIST_SESSION.into(),
@@ -905,15 +930,11 @@ impl Inner {
                     let st = self.st.borrow();
                     match &st.active {
                         // Compat mode keeps the `user` object's area; cookie mode keeps the
-                        // profile hint where the sign-in put it (tab storage = not remembered).
+                        // session's "remember me" choice (see `not_remembered`).
                         Some(a) => {
                             let remember = match a.area {
                                 Some(area) => area != Area::Session,
-                                None => self
-                                    .ports
-                                    .storage
-                                    .get(Area::Session, keys::PROFILE)
-                                    .is_none(),
+                                None => !self.not_remembered(),
                             };
                             (a.user.clone(), a.area, remember)
                         }
@@ -924,10 +945,9 @@ impl Inner {
                                     .storage
                                     .get(ar, keys::PROFILE)
                                     .and_then(|t| parse_profile(&t).ok())
-                                    .map(|p| (p, ar))
                             });
                             match profile {
-                                Some((p, ar)) => (p, None, ar == Area::Local),
+                                Some(p) => (p, None, !self.not_remembered()),
                                 None => return Err(FailureKind::NoSession),
                             }
                         }
@@ -1067,14 +1087,18 @@ impl Inner {
         match area {
             None => {
                 // Cookie mode: a profile hint, never a token.
-                let (keep, drop_) = if remember {
-                    (Area::Local, Area::Session)
+                // Every tab of the browser shares the session; "remember me" only decides
+                // whether it outlives the browser (see `not_remembered`).
+                storage.remove(Area::Session, keys::PROFILE);
+                if remember {
+                    storage.remove(Area::Local, keys::NOT_REMEMBERED);
+                    storage.remove(Area::BrowserSession, keys::BROWSER_SESSION);
                 } else {
-                    (Area::Session, Area::Local)
-                };
-                storage.remove(drop_, keys::PROFILE);
+                    storage.set(Area::Local, keys::NOT_REMEMBERED, "1");
+                    storage.set(Area::BrowserSession, keys::BROWSER_SESSION, "1");
+                }
                 if let Ok(text) = serde_json::to_string(&user) {
-                    storage.set(keep, keys::PROFILE, &text);
+                    storage.set(Area::Local, keys::PROFILE, &text);
                 }
             }
             Some(a) => {
@@ -1160,8 +1184,7 @@ impl Inner {
         match area {
             Some(a) => storage.remove(a, keys::USER),
             None => {
-                storage.remove(Area::Local, keys::PROFILE);
-                storage.remove(Area::Session, keys::PROFILE);
+                self.forget_profile();
                 if !self.cookie_mode() {
                     storage.remove(Area::Local, keys::USER);
                 }

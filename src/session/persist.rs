@@ -14,8 +14,15 @@ use super::types::{Timeline, UserInfo};
 pub mod keys {
     /// Compat mode: the tutorial's key for the sign-in response (local or session storage).
     pub const USER: &str = "user";
-    /// Cookie mode: the signed-in user's profile, no token (localStorage).
+    /// Cookie mode: the signed-in user's profile, no token (localStorage, so every tab of the
+    /// browser sees that a session exists however it was opened).
     pub const PROFILE: &str = "yew-session.profile";
+    /// Cookie mode, "remember me" off: `"1"` beside the profile (localStorage)...
+    pub const NOT_REMEMBERED: &str = "yew-session.not-remembered";
+    /// ... and this marker in [`Area::BrowserSession`](super::ports::Area::BrowserSession): the
+    /// profile counts only while the marker is there, i.e. until the browser closes (when the
+    /// browser-session refresh cookie goes too).
+    pub const BROWSER_SESSION: &str = "yew-session.browser-session";
     /// Highest token generation issued by any tab (not secret; lets a tab that just took the
     /// lock see that another tab refreshed before its broadcast arrived).
     pub const GENERATION: &str = "yew-session.generation";

@@ -39,6 +39,10 @@ pub enum Area {
     Local,
     /// `sessionStorage`: this tab only.
     Session,
+    /// Shared by the tabs like `Local`, but gone when the browser closes: a cookie without
+    /// `Max-Age` (`document.cookie`). Small, never a secret: it only marks "this browser
+    /// session is still the one that signed in" for sessions that were not remembered.
+    BrowserSession,
 }
 
 /// Web storage (strings only, as in the browser).

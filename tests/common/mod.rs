@@ -130,23 +130,40 @@ impl FakeStorage {
     }
 }
 
+/// Where the fake keeps `Area::BrowserSession` (browser-session cookies): in the shared local
+/// map under this prefix, so every tab sees them and `World::close_browser` drops them.
+pub const BROWSER_SESSION_PREFIX: &str = "browser-session-cookie:";
+
 impl KeyValueStore for FakeStorage {
     fn get(&self, area: Area, key: &str) -> Option<String> {
         match area {
             Area::Local => self.local.borrow().get(key).cloned(),
             Area::Session => self.session.borrow().get(key).cloned(),
+            Area::BrowserSession => self
+                .local
+                .borrow()
+                .get(&format!("{BROWSER_SESSION_PREFIX}{key}"))
+                .cloned(),
         }
     }
     fn set(&self, area: Area, key: &str, value: &str) {
         match area {
             Area::Local => self.local.borrow_mut().insert(key.into(), value.into()),
             Area::Session => self.session.borrow_mut().insert(key.into(), value.into()),
+            Area::BrowserSession => self
+                .local
+                .borrow_mut()
+                .insert(format!("{BROWSER_SESSION_PREFIX}{key}"), value.into()),
         };
     }
     fn remove(&self, area: Area, key: &str) {
         match area {
             Area::Local => self.local.borrow_mut().remove(key),
             Area::Session => self.session.borrow_mut().remove(key),
+            Area::BrowserSession => self
+                .local
+                .borrow_mut()
+                .remove(&format!("{BROWSER_SESSION_PREFIX}{key}")),
         };
     }
 }
@@ -906,6 +923,14 @@ impl World {
 
     pub fn login(&self, tab: &Tab, username: &str) {
         self.login_remembered(tab, username, true);
+    }
+
+    /// The browser closes (every tab with it) and opens again: browser-session cookies are gone,
+    /// localStorage stays. (Close the tabs' engines first by dropping them.)
+    pub fn close_browser(&self) {
+        self.local
+            .borrow_mut()
+            .retain(|k, _| !k.starts_with(BROWSER_SESSION_PREFIX));
     }
 
     pub fn login_remembered(&self, tab: &Tab, username: &str, remember: bool) {
