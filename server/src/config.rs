@@ -59,11 +59,16 @@ pub struct Config {
     /// Honour the roles requested at sign-up (the tutorial's behaviour; a self-assigned admin is a hole).
     #[arg(long, env = "SESSION_API_OPEN_ROLE_SIGNUP", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub open_role_signup: bool,
-    /// Failed sign-ins per account within --login-window before 429.
+    /// Failed sign-ins for one account from one client IP within --login-window before that
+    /// IP's attempts for that account wait 1 s, 2 s, 4 s ... (the owner elsewhere is not slowed).
+    #[arg(long, env = "SESSION_API_LOGIN_FREE_FAILURES", default_value_t = 5)]
+    pub login_free_failures: u32,
+    /// Failed sign-ins per account from all IPs within --login-window before 429 for everyone
+    /// (a ceiling against guessing spread over many addresses).
     #[arg(
         long,
         env = "SESSION_API_LOGIN_MAX_FAILURES_ACCOUNT",
-        default_value_t = 10
+        default_value_t = 100
     )]
     pub login_max_failures_account: u32,
     /// Failed sign-ins per client IP within --login-window before 429.

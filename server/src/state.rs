@@ -77,6 +77,7 @@ impl From<&Config> for Settings {
                 .collect(),
             open_role_signup: c.open_role_signup,
             throttle: ThrottleLimits {
+                pair_free: c.login_free_failures,
                 per_account: c.login_max_failures_account,
                 per_ip: c.login_max_failures_ip,
                 window_ms: ms(c.login_window),

@@ -18,6 +18,7 @@ on_both_backends!(
     requested_roles_are_ignored_unless_open_role_signup_is_on,
     unknown_user_and_wrong_password_get_the_same_answer,
     failed_logins_are_throttled_per_account_with_retry_after,
+    an_attacker_from_one_address_cannot_lock_the_owner_out,
     failed_logins_are_throttled_per_ip,
     content_routes_answer_by_role,
     missing_token_is_403_and_a_query_string_token_is_ignored,
@@ -247,6 +248,51 @@ async fn failed_logins_are_throttled_per_account_with_retry_after(b: Backend) {
             .await
             >= 1
     );
+}
+
+/// Anyone can type someone else's username: an attacker's failures from one address slow that
+/// address down (growing delays, Retry-After) but never lock the owner out from theirs.
+async fn an_attacker_from_one_address_cannot_lock_the_owner_out(b: Backend) {
+    let app = TestApp::new(&b).await;
+    app.signup("owner").await;
+    let attacker = [203, 0, 113, 66];
+    let (mut tried, mut waits, mut waited) = (0, Vec::new(), 0);
+    // As fast as the server lets it, for one 15-minute window.
+    while waited < 15 * 60 {
+        let r = app.signin_from("owner", "wrong-password", attacker).await;
+        match r.status.as_u16() {
+            401 => tried += 1,
+            429 => {
+                let wait: i64 = r.header("retry-after").unwrap().parse().unwrap();
+                if waits.is_empty() {
+                    // Even the right password waits from the attacker's address.
+                    let right = app.signin_from("owner", PASSWORD, attacker).await;
+                    assert_eq!(right.status, 429);
+                }
+                waits.push(wait);
+                waited += wait;
+                app.advance_secs(wait);
+            }
+            s => panic!("unexpected {s}: {}", r.text()),
+        }
+    }
+    assert!(
+        (5..=16).contains(&tried),
+        "{tried} guesses from one address in one window"
+    );
+    assert!(
+        waits.windows(2).all(|w| w[1] == 2 * w[0]),
+        "delays double: {waits:?}"
+    );
+    // The owner, from their own address, signs in at once, every time.
+    for _ in 0..3 {
+        assert_eq!(
+            app.signin_from("owner", PASSWORD, [198, 51, 100, 7])
+                .await
+                .status,
+            200
+        );
+    }
 }
 
 async fn failed_logins_are_throttled_per_ip(b: Backend) {

@@ -135,7 +135,7 @@ async fn signin(
             return Err(ApiError::Unauthorized(INVALID_CREDENTIALS));
         }
     };
-    st.throttle().record_success(&req.username);
+    st.throttle().record_success(&req.username, &ip);
     let transport = if wants_cookie(&headers) {
         Transport::Cookie
     } else {
