@@ -8,6 +8,7 @@ use yew_router::prelude::*;
 use crate::components::inspector::InspectorToggle;
 use crate::components::nav::Nav;
 use crate::components::offline_banner::OfflineBanner;
+use crate::components::session_end::SessionEndNotice;
 use crate::components::session_provider::SessionProvider;
 use crate::components::toasts::Toasts;
 use crate::config::{load_config, AppConfig};
@@ -57,6 +58,7 @@ pub fn Layout() -> Html {
             <a class="skip-link" href="#main">{ "Skip to content" }</a>
             <Nav />
             <OfflineBanner />
+            <SessionEndNotice />
             <main id="main" class="container" tabindex="-1">
                 <Switch<Route> render={switch} />
             </main>

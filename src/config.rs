@@ -41,6 +41,9 @@ pub struct AppConfig {
     pub refresh_margin_secs: Option<f64>,
     /// Show a toast for every session event (useful when demonstrating the engine).
     pub debug_toasts: bool,
+    /// How long before the session's absolute end a notice offers to sign in again (seconds;
+    /// 0 turns it off).
+    pub session_end_notice_secs: f64,
 }
 
 impl Default for AppConfig {
@@ -51,6 +54,7 @@ impl Default for AppConfig {
             storage_mode: StorageMode::Cookie,
             refresh_margin_secs: None,
             debug_toasts: false,
+            session_end_notice_secs: 300.0,
         }
     }
 }
@@ -77,6 +81,12 @@ impl AppConfig {
                     "refreshMarginSecs must be a non-negative number, got {m}"
                 )));
             }
+        }
+        let n = cfg.session_end_notice_secs;
+        if !n.is_finite() || n < 0.0 {
+            return Err(ConfigError::Value(format!(
+                "sessionEndNoticeSecs must be a non-negative number, got {n}"
+            )));
         }
         // A trailing slash would produce `//api/...` once joined with the contract's paths.
         while cfg.api_base.ends_with('/') {

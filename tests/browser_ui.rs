@@ -52,13 +52,13 @@ const fake = async function (input, init) {
       state.session = b.username;
       issued[b.username] = token(b.username);
       return json(200, { id: u.id, username: b.username, email: u.email, roles: u.roles, accessToken: issued[b.username],
-        tokenType: 'Bearer', expiresIn: 600, refreshExpiresIn: 86400 });
+        tokenType: 'Bearer', expiresIn: 600, refreshExpiresIn: globalThis.fakeFamilySecs ?? 86400 });
     }
     case '/api/auth/refreshtoken': {
       state.refreshes++;
       if (!state.session) return json(403, { message: 'Refresh token is not in database!' });
       issued[state.session] = token(state.session);
-      return json(200, { accessToken: issued[state.session], tokenType: 'Bearer', expiresIn: 600, refreshExpiresIn: 86000 });
+      return json(200, { accessToken: issued[state.session], tokenType: 'Bearer', expiresIn: 600, refreshExpiresIn: globalThis.fakeFamilySecs ?? 86000 });
     }
     case '/api/auth/signout': state.signouts++; state.session = null; return json(200, { message: 'Signed out.' });
     case '/api/auth/signup': {
@@ -473,4 +473,46 @@ async fn failed_content_has_a_working_retry_and_reloads_by_itself() {
         m.text()
     );
     set_content_down(false);
+}
+
+fn set_family_secs(secs: Option<f64>) {
+    let window = web_sys::window().unwrap();
+    let v = secs.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
+    js_sys::Reflect::set(&window, &"fakeFamilySecs".into(), &v).unwrap();
+}
+
+/// Minutes before the session's absolute end, a notice says so and signs in again in place:
+/// the page (and its half-filled form) stays, and the notice goes once the new session is there.
+#[wasm_bindgen_test]
+async fn the_session_end_is_announced_and_signing_in_again_keeps_the_page() {
+    set_family_secs(Some(120.0));
+    let m = Mounted::at("/user", Some("alice"));
+    m.until("the notice", |m| {
+        m.find("[data-testid=session-end-notice]").is_some()
+    })
+    .await;
+    assert!(
+        m.text().contains("Your session ends in 2 min")
+            || m.text().contains("Your session ends in 1 min"),
+        "{}",
+        m.text()
+    );
+    m.click(&m.find("[data-testid=session-end-sign-in]").unwrap());
+    m.until("the inline form", |m| {
+        m.find("[data-testid=session-end-form]").is_some()
+    })
+    .await;
+    set_family_secs(None);
+    m.type_into("#session-end-password", "alice-password");
+    let form = m.find("[data-testid=session-end-form]").unwrap();
+    let ev = web_sys::Event::new("submit").unwrap();
+    ev.init_event_with_bubbles_and_cancelable("submit", true, true);
+    form.dispatch_event(&ev).unwrap();
+    m.until("the notice to go", |m| {
+        m.find("[data-testid=session-end-notice]").is_none()
+    })
+    .await;
+    assert_eq!(m.path(), "/user", "still on the same page");
+    assert!(m.text().contains("User Content."), "{}", m.text());
+    assert_eq!(m.counter("signins"), 1.0);
 }

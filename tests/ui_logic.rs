@@ -123,3 +123,32 @@ fn login_errors_show_the_servers_message_or_a_useful_sentence() {
     assert!(login_error_message(&ClientError::Network).contains("could not be reached"));
     assert!(login_error_message(&ClientError::Server { status: 503 }).contains("503"));
 }
+
+#[test]
+fn the_session_end_notice_shows_within_its_window_only() {
+    use yew_session::components::session_end::{left_text, session_end_notice};
+    let end = Some(1_000_000.0);
+    assert_eq!(
+        session_end_notice(600_000.0, end, 300_000.0),
+        None,
+        "too early"
+    );
+    assert_eq!(
+        session_end_notice(700_000.0, end, 300_000.0),
+        Some(300_000.0)
+    );
+    assert_eq!(session_end_notice(999_000.0, end, 300_000.0), Some(1_000.0));
+    assert_eq!(
+        session_end_notice(1_200_000.0, end, 300_000.0),
+        Some(0.0),
+        "past the end"
+    );
+    assert_eq!(
+        session_end_notice(999_000.0, None, 300_000.0),
+        None,
+        "end unknown"
+    );
+    assert_eq!(session_end_notice(999_000.0, end, 0.0), None, "turned off");
+    assert_eq!(left_text(245_000.0), "4 min 05 s");
+    assert_eq!(left_text(44_100.0), "45 s");
+}

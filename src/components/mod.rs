@@ -5,5 +5,6 @@ pub mod icons;
 pub mod inspector;
 pub mod nav;
 pub mod offline_banner;
+pub mod session_end;
 pub mod session_provider;
 pub mod toasts;

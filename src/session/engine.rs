@@ -301,6 +301,14 @@ impl Engine {
     pub fn now_ms(&self) -> f64 {
         self.0.now()
     }
+    /// Whether the current session was signed in with "remember me" (it outlives the browser).
+    pub fn remembered(&self) -> bool {
+        let st = self.0.st.borrow();
+        match st.active.as_ref().and_then(|a| a.area) {
+            Some(area) => area == Area::Local,
+            None => !self.0.not_remembered(),
+        }
+    }
 
     // ---- verbs ---------------------------------------------------------------------------
 

@@ -1,0 +1,123 @@
+//! A notice some minutes before the session's absolute end (the refresh-token family's lifetime,
+//! which no refresh extends): it says when the session ends and offers "Sign in again" in place,
+//! so the page — and whatever form is half filled on it — stays where it is.
+
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+
+use crate::hooks::use_session::use_session;
+use crate::pages::login::login_error_message;
+use crate::session::{ClientError, SessionStatus};
+
+/// Milliseconds left when the notice is due: `Some(left)` once `now` is within `notice_ms` of
+/// `ends_at` (0 when already past), `None` before that or when the notice is off.
+pub fn session_end_notice(now_ms: f64, ends_at_ms: Option<f64>, notice_ms: f64) -> Option<f64> {
+    let ends_at = ends_at_ms?;
+    (notice_ms > 0.0 && now_ms >= ends_at - notice_ms).then(|| (ends_at - now_ms).max(0.0))
+}
+
+/// "4 min 05 s", "45 s".
+pub fn left_text(ms: f64) -> String {
+    let s = (ms / 1000.0).ceil() as u64;
+    if s >= 60 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// The notice, shown to a signed-in user near the session's end.
+#[function_component]
+pub fn SessionEndNotice() -> Html {
+    let session = use_session();
+    let now = use_state(js_sys::Date::now);
+    {
+        // A clock for the countdown: one tick a second while mounted.
+        let now = now.clone();
+        use_effect_with((), move |_| {
+            let tick =
+                gloo_timers::callback::Interval::new(1_000, move || now.set(js_sys::Date::now()));
+            move || drop(tick)
+        });
+    }
+    let open = use_state(|| false);
+    let busy = use_state(|| false);
+    let error = use_state(|| None::<String>);
+    let password = use_node_ref();
+    let notice_ms = session.engine().config().session_end_notice_secs * 1000.0;
+    let ends_at = session.timeline().and_then(|t| t.family_ends_at_ms);
+    let (Some(left), SessionStatus::SignedIn, Some(user)) = (
+        session_end_notice(*now, ends_at, notice_ms),
+        session.status(),
+        session.user(),
+    ) else {
+        return Html::default();
+    };
+    let onsubmit = {
+        let (session, busy, error, password) = (
+            session.clone(),
+            busy.clone(),
+            error.clone(),
+            password.clone(),
+        );
+        let open = open.clone();
+        let username = user.username.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let pass = password
+                .cast::<HtmlInputElement>()
+                .map(|i| i.value())
+                .unwrap_or_default();
+            if pass.is_empty() || *busy {
+                return;
+            }
+            busy.set(true);
+            let (busy, error, open) = (busy.clone(), error.clone(), open.clone());
+            // A new session with the same "remember me" as the one ending.
+            let remember = session.engine().remembered();
+            session.login(
+                username.clone(),
+                pass,
+                remember,
+                Callback::from(move |r: Result<(), ClientError>| {
+                    busy.set(false);
+                    match r {
+                        Ok(()) => {
+                            error.set(None);
+                            open.set(false);
+                        }
+                        Err(e) => error.set(Some(login_error_message(&e))),
+                    }
+                }),
+            );
+        })
+    };
+    let show_form = {
+        let open = open.clone();
+        Callback::from(move |_: MouseEvent| open.set(true))
+    };
+    html! {
+        <div class="banner banner-warning" role="status" data-testid="session-end-notice">
+            <span>
+                { format!("Your session ends in {} — sign in again to keep working; this page stays as it is.", left_text(left)) }
+            </span>
+            if *open {
+                <form class="inline-form" onsubmit={onsubmit} data-testid="session-end-form">
+                    <label for="session-end-password">{ format!("Password for {}", user.username) }</label>
+                    <input id="session-end-password" name="password" type="password" ref={password}
+                        autocomplete="current-password" required=true />
+                    <button class="btn btn-sm btn-primary" type="submit" disabled={*busy}>
+                        { if *busy { "Signing in…" } else { "Sign in" } }
+                    </button>
+                    if let Some(message) = &*error {
+                        <span class="alert alert-danger" role="alert">{ message.clone() }</span>
+                    }
+                </form>
+            } else {
+                <button class="btn btn-sm" type="button" onclick={show_form} data-testid="session-end-sign-in">
+                    { "Sign in again" }
+                </button>
+            }
+        </div>
+    }
+}
