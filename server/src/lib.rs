@@ -15,6 +15,7 @@ pub mod db;
 pub mod duration;
 pub mod error;
 pub mod keys;
+pub mod linger;
 pub mod metrics;
 pub mod password;
 pub mod server;

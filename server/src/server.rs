@@ -1,13 +1,17 @@
 //! Starting the service: secret, database, demo accounts, listener, graceful shutdown.
 
+use std::future::Future;
 use std::net::SocketAddr;
 
 use api_types::roles;
+use axum::serve::ListenerExt;
+use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::db::{CreateUserError, Db};
 use crate::keys::load_or_create_secret;
+use crate::linger::LingeringListener;
 use crate::state::{AppState, Settings};
 
 /// Why the server could not start (printed as one line by main).
@@ -159,15 +163,29 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             }
         }
     });
-    axum::serve(
-        listener,
-        crate::app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    serve(listener, crate::app(state), shutdown).await?;
     db.pool().close().await;
     println!("session-api stopped");
     Ok(())
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves (then lets open connections finish): the
+/// peer address as `ConnectInfo<SocketAddr>`, and a lingering close of every connection
+/// ([`crate::linger`]) so that an answer sent before the request body was read stays readable.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // `tap_io` changes nothing: axum implements `ConnectInfo<SocketAddr>` for `TcpListener` and
+    // for `TapIo` listeners only.
+    let listener = LingeringListener::new(listener).tap_io(|_| {});
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Installs the Ctrl-C and SIGTERM handlers now; the future resolves on either signal.

@@ -1,20 +1,25 @@
 //! Cross-cutting HTTP concerns: security headers (strict CSP on the app), the `Date` header,
-//! JSON bodies for every error, CORS, body limit, timeout, tracing, and the static SPA with its
-//! index.html fallback.
+//! JSON bodies for every error, CORS, body limit, timeout, `Connection: close` on answers that
+//! leave the request body unread, tracing, and the static SPA with its index.html fallback.
 
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, UNIX_EPOCH};
 
 use api_types::MessageResponse;
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{self, HeaderName, HeaderValue};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Version};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
 use base64::Engine;
+use hyper::body::{Frame, SizeHint};
 use sha2::{Digest, Sha256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -93,6 +98,56 @@ async fn json_errors(req: Request, next: Next) -> Response {
         );
         parts.headers.remove(header::CONTENT_LENGTH);
         return Response::from_parts(parts, Body::from(body));
+    }
+    res
+}
+
+/// A request body that records when it has been read to its end.
+struct WatchedBody {
+    inner: Body,
+    ended: Arc<AtomicBool>,
+}
+
+impl HttpBody for WatchedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let res = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(res, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.ended.store(true, Ordering::Release);
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// An answer given before the request body was read to its end (413, 401/403, 404, 405, 415,
+/// 408...) says `Connection: close`: the connection cannot carry another request (hyper closes
+/// it), and the client must not try. The rest of the body is drained by the lingering close
+/// ([`crate::linger`]), so the client can finish sending and read the answer.
+async fn close_if_body_unread(req: Request, next: Next) -> Response {
+    let http1 = req.version() <= Version::HTTP_11;
+    let (parts, inner) = req.into_parts();
+    let ended = Arc::new(AtomicBool::new(inner.is_end_stream()));
+    let body = Body::new(WatchedBody {
+        inner,
+        ended: ended.clone(),
+    });
+    let mut res = next.run(Request::from_parts(parts, body)).await;
+    if http1 && !ended.load(Ordering::Acquire) {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     res
 }
@@ -204,6 +259,7 @@ pub fn wrap(api: Router<AppState>, state: AppState) -> Router {
             state.clone(),
             crate::metrics::track,
         ))
+        .layer(middleware::from_fn(close_if_body_unread))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

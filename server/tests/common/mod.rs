@@ -353,18 +353,16 @@ impl TestApp {
         .await
     }
 
-    /// Serves the app on a real socket on 127.0.0.1 (with the peer address, like the binary).
+    /// Serves the app on a real socket on 127.0.0.1 the way the binary does
+    /// ([`session_api::server::serve`]: peer address, lingering close).
     pub async fn serve(&self) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = self.router.clone();
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
+            session_api::server::serve(listener, router, std::future::pending())
+                .await
+                .unwrap();
         });
         addr
     }
