@@ -799,17 +799,21 @@ impl Page {
         .await;
     }
 
-    /// Clicks the navigation link labelled `label` (Home / User / Moderator / Admin / …).
-    pub async fn click_nav(&self, label: &str) {
-        self.focus().await;
+    /// The main navigation's link labelled `label`, waiting up to 10 s for it.
+    async fn nav_link(&self, label: &str) -> fantoccini::elements::Element {
         let xpath = format!("//nav[@aria-label='Main']//a[normalize-space()='{label}']");
-        let e = self
-            .client
+        self.client
             .wait()
             .at_most(Duration::from_secs(10))
             .for_element(Locator::XPath(&xpath))
             .await
-            .unwrap_or_else(|e| panic!("nav link {label}: {e}"));
+            .unwrap_or_else(|e| panic!("nav link {label}: {e}"))
+    }
+
+    /// Clicks the navigation link labelled `label` (Home / User / Moderator / Admin / …).
+    pub async fn click_nav(&self, label: &str) {
+        self.focus().await;
+        let e = self.nav_link(label).await;
         e.click()
             .await
             .unwrap_or_else(|e| panic!("click nav link {label}: {e}"));
@@ -824,14 +828,7 @@ impl Page {
         use fantoccini::key::Key;
         self.focus().await;
         let before = self.client.windows().await.expect("windows");
-        let xpath = format!("//nav[@aria-label='Main']//a[normalize-space()='{label}']");
-        let link = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::XPath(&xpath))
-            .await
-            .unwrap_or_else(|e| panic!("nav link {label}: {e}"));
+        let link = self.nav_link(label).await;
         let keys = KeyActions::new("keyboard".into())
             .then(KeyAction::Down {
                 value: Key::Control.into(),

@@ -149,6 +149,12 @@ async fn request(
     )
 }
 
+/// A normal sign-in of the test's user, which must answer within `within`.
+async fn sign_in(addr: SocketAddr, within: Duration) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({"username": "hangup", "password": PASSWORD});
+    answered(within, request(addr, "POST", "/api/auth/signin", &[], body)).await
+}
+
 /// `request`, which must answer within `within`.
 async fn answered(
     within: Duration,
@@ -168,17 +174,7 @@ async fn assert_server_healthy(app: &TestApp, addr: SocketAddr, fams: &mut [Fam]
     let signup = serde_json::json!({"username": format!("after{}", random_id(4).to_lowercase().replace(['-', '_'], "x")), "email": format!("{}@after.test", random_id(6)), "password": PASSWORD});
     let (st, v) = answered(sec, request(addr, "POST", "/api/auth/signup", &[], signup)).await;
     assert_eq!(st, 200, "sign-up: {v}");
-    let (st, v) = answered(
-        sec,
-        request(
-            addr,
-            "POST",
-            "/api/auth/signin",
-            &[],
-            serde_json::json!({"username": "hangup", "password": PASSWORD}),
-        ),
-    )
-    .await;
+    let (st, v) = sign_in(addr, sec).await;
     assert_eq!(st, 200, "sign-in: {v}");
     let access = v["accessToken"].as_str().unwrap().to_owned();
     let (st, v) = answered(
@@ -248,15 +244,8 @@ async fn assert_server_healthy(app: &TestApp, addr: SocketAddr, fams: &mut [Fam]
     )
     .await;
     assert_eq!(st, 200, "session end: {v}");
-    assert_eq!(
-        app.state
-            .db()
-            .families_without_exactly_one_active_token()
-            .await
-            .unwrap(),
-        0,
-        "one active token per live family"
-    );
+    app.assert_one_active_token_per_family("after the hung-up clients")
+        .await;
     assert_eq!(
         app.metric(DISCARDED).await,
         0,
@@ -330,17 +319,7 @@ async fn hung_up_clients_never_lock_the_server(b: Backend) {
         for t in tasks {
             t.await.unwrap();
         }
-        let (st, v) = answered(
-            Duration::from_secs(3),
-            request(
-                addr,
-                "POST",
-                "/api/auth/signin",
-                &[],
-                serde_json::json!({"username": "hangup", "password": PASSWORD}),
-            ),
-        )
-        .await;
+        let (st, v) = sign_in(addr, Duration::from_secs(3)).await;
         assert_eq!(st, 200, "sign-in after burst {burst}: {v}");
     }
     assert_server_healthy(&app, addr, &mut fams, uid).await;

@@ -131,15 +131,7 @@ async fn check(app: &TestApp, user_id: i64, ops: &[Op]) {
                 }
             }
         }
-        assert_eq!(
-            app.state
-                .db()
-                .families_without_exactly_one_active_token()
-                .await
-                .unwrap(),
-            0,
-            "{ctx}"
-        );
+        app.assert_one_active_token_per_family(&ctx).await;
     }
 }
 

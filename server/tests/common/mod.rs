@@ -403,6 +403,17 @@ impl TestApp {
         n
     }
 
+    /// The invariant: every live family has exactly one active (unused) refresh token.
+    pub async fn assert_one_active_token_per_family(&self, ctx: &str) {
+        let bad = self
+            .state
+            .db()
+            .families_without_exactly_one_active_token()
+            .await
+            .unwrap();
+        assert_eq!(bad, 0, "families without exactly one active token ({ctx})");
+    }
+
     /// Waits (up to `within`) until no connection is inside a transaction; panics otherwise.
     pub async fn assert_no_connection_left_in_a_transaction(&self, within: std::time::Duration) {
         let deadline = std::time::Instant::now() + within;
