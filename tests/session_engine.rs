@@ -692,21 +692,47 @@ fn token_already_expired_on_arrival_does_not_loop() {
     assert!(!t.engine.is_degraded());
 }
 
+/// The session's absolute end (`--refresh-ttl`) signs out with "Your session expired". In body
+/// mode the server says so (`refresh_token_expired`); in cookie mode the browser dropped the
+/// refresh cookie when its Max-Age (the family's remaining lifetime) ran out, so the refresh
+/// goes without one and the server can only answer `refresh_token_required`: the engine knows
+/// from `refreshExpiresIn` that the family is over. (Added with the move to the real server,
+/// whose cookie jar showed the engine reporting "The server ended your session" there.)
 #[test]
 fn family_end_logs_out_as_expired() {
-    // Families live 100 s (`--refresh-ttl 100s`).
-    let w = World::session_api(|s| s.refresh_ttl_ms = 100_000);
-    let t = w.open_tab(config(StorageMode::Cookie));
-    w.login(&t, "alice");
-    w.advance(200_000.0);
-    assert_eq!(
-        t.engine.status(),
-        SessionStatus::SignedOut {
-            reason: Some(LogoutReason::Expired)
-        }
-    );
-    assert!(t.saw(|e| *e == SessionEvent::SessionExpired));
-    assert_eq!(t.logged_out_count(), 1);
+    for (mode, code) in [
+        (StorageMode::Cookie, "refresh_token_required"),
+        (StorageMode::Compat, "refresh_token_expired"),
+    ] {
+        // Families live 100 s (`--refresh-ttl 100s`); 60 s access tokens.
+        let w = World::session_api(|s| s.refresh_ttl_ms = 100_000);
+        let t = w.open_tab(config(mode));
+        w.login(&t, "alice");
+        w.advance(200_000.0);
+        assert!(
+            t.saw(|e| matches!(
+                e,
+                SessionEvent::RefreshFailed(FailureKind::Rejected { status: 403, code: Some(c), .. })
+                    if c == code
+            )),
+            "{mode:?}: {:?}",
+            t.events.borrow()
+        );
+        assert_eq!(
+            t.engine.status(),
+            SessionStatus::SignedOut {
+                reason: Some(LogoutReason::Expired)
+            },
+            "{mode:?}"
+        );
+        assert!(t.saw(|e| *e == SessionEvent::SessionExpired));
+        assert_eq!(t.logged_out_count(), 1);
+        assert_eq!(
+            w.counts().refresh,
+            2,
+            "{mode:?}: one at ~54 s, one at ~108 s"
+        );
+    }
 }
 
 #[test]
