@@ -143,6 +143,53 @@ fn network_error_during_refresh_keeps_session() {
     }
 }
 
+/// session-api rotated the token but its answer, and the cookie it set, never reached the
+/// browser (a dropped connection). The engine retries with the cookie it still has; the server
+/// recognises a rotated token whose successor was never presented and hands out that same
+/// successor again: the session goes on. (The imitation had no such case: it revoked the family
+/// for any second presentation.)
+#[test]
+fn refresh_whose_answer_was_lost_is_retried_and_the_session_goes_on() {
+    let (w, t) = cookie_world();
+    let signed_in = w.refresh_cookie().expect("cookie").value;
+    w.script_refresh(Scripted::LostAnswer);
+    let e = t.engine.clone();
+    let r = w.block_on(async move { e.refresh().await }, 1_000.0);
+    assert_eq!(r, Err(FailureKind::Network));
+    assert_eq!(t.engine.status(), SessionStatus::SignedIn);
+    assert!(t.engine.is_degraded());
+    assert_eq!(
+        w.refresh_cookie().map(|c| c.value),
+        Some(signed_in.clone()),
+        "the rotated cookie never arrived"
+    );
+    // The backoff (1 s step, jitter 0.5 -> 750 ms) then the retry.
+    w.advance(2_000.0);
+    assert!(!t.engine.is_degraded());
+    assert!(t.saw(|e| *e == SessionEvent::Recovered));
+    assert_eq!(t.logged_out_count(), 0);
+    assert_eq!(
+        w.presented_refresh_tokens(),
+        vec![Some(signed_in.clone()), Some(signed_in)],
+        "the same cookie twice"
+    );
+    use session_api::metrics::RefreshOutcome;
+    assert_eq!(w.real().refreshes(RefreshOutcome::Ok), 1, "rotated once");
+    assert_eq!(
+        w.real().refreshes(RefreshOutcome::Repeated),
+        1,
+        "the successor handed out again"
+    );
+    let api = t.api.clone();
+    let r = w.block_on(async move { api.get_text(paths::TEST_USER).await }, 1_000.0);
+    assert_eq!(r.as_deref(), Ok("User Content."));
+    // The session keeps rotating normally from there.
+    w.advance(60_000.0);
+    assert_eq!(w.real().refreshes(RefreshOutcome::Ok), 2);
+    assert_eq!(w.real().refreshes(RefreshOutcome::ReuseDetected), 0);
+    assert_eq!(t.engine.status(), SessionStatus::SignedIn);
+}
+
 #[test]
 fn backoff_grows_with_jitter_between_failed_refreshes() {
     let (w, t) = cookie_world();
@@ -733,6 +780,14 @@ fn family_end_logs_out_as_expired() {
             "{mode:?}: one at ~54 s, one at ~108 s"
         );
     }
+}
+
+/// The fake that stands for the tutorial's backend answers every request of the record
+/// (../shared/TUTORIAL-BACKEND.md) with the row's status and body shape, and carries the headers
+/// and token payload the record states: the compatibility tests cannot drift from the record.
+#[test]
+fn tutorial_fake_matches_the_record() {
+    common::record::check_tutorial_fake_against_record();
 }
 
 #[test]

@@ -17,6 +17,7 @@
 #![allow(dead_code)]
 
 pub mod real;
+pub mod record;
 pub mod tutorial;
 
 use std::cell::{Cell, Ref, RefCell, RefMut};
