@@ -994,6 +994,18 @@ fn logout_during_refresh_does_not_sign_back_in() {
         "nothing after the logout"
     );
     assert_eq!(t.engine.user(), None);
+    // Both answers came back late, the refresh's rotated cookie first, then the sign-out's
+    // removal of it; on the server the sign-out revoked the family, its newest token included.
+    assert_eq!(w.refresh_cookie(), None);
+    assert_eq!(
+        w.jar().history.len(),
+        2,
+        "the sign-in's cookie and the refresh's"
+    );
+    let rotated = w.jar().history[1].clone();
+    let r = w.real().refresh_with_cookie(&rotated);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("session_ended"), "{}", r.body);
 }
 
 #[test]
