@@ -1,6 +1,7 @@
 //! The figure: refresh requests and wasted 401s for K = 1, 10, 50 concurrent calls on an expired
 //! token, for our engine and for a naive one-refresh-per-failing-call interceptor like the
 //! tutorial's axios one. Run with `-- --nocapture` to see the table.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
@@ -50,7 +51,7 @@ fn engine_unknown_expiry_run(k: usize) -> Outcome {
     let t = w.open_tab(config(StorageMode::Compat));
     w.login(&t, "alice");
     for _ in 0..k {
-        w.server.borrow_mut().api_script.push_back(Scripted::Status(
+        w.script_api(Scripted::Status(
             401,
             vec![],
             r#"{"message":"Unauthorized! Access Token was expired!"}"#.into(),
@@ -114,7 +115,8 @@ fn naive_run(k: usize) -> Outcome {
     let t = w.open_tab(config(StorageMode::Compat));
     let transport: Rc<dyn Transport> = t.transport.clone();
     let mut signin = HttpRequest::new(Method::Post, paths::SIGNIN);
-    signin.body = Some(r#"{"username":"alice","password":"pw"}"#.into());
+    w.ensure_user("alice");
+    signin.body = Some(serde_json::json!({"username": "alice", "password": PASSWORD}).to_string());
     let tr = transport.clone();
     let resp = w
         .block_on(async move { tr.send(signin).await }, 1_000.0)

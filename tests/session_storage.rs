@@ -1,5 +1,7 @@
 //! Host tests of the storage modes (cookie / compat, remember me), corrupt storage, and the
-//! runtime configuration.
+//! runtime configuration. Against the real session-api in process, and the tutorial's backend
+//! (its fake) for the compatibility mode.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
@@ -49,7 +51,7 @@ fn corrupt_storage_starts_signed_out_with_message() {
         (StorageMode::Cookie, keys::PROFILE, r#"{"id":"1","username":" ","email":"","roles":[]}"#.into()),
     ];
     for (mode, key, value) in cases {
-        let w = World::new(Flavor::Ours);
+        let w = World::new(Flavor::SessionApi);
         w.local.borrow_mut().insert(key.into(), value.clone());
         let t = w.open_tab(config(mode));
         assert_eq!(
@@ -74,7 +76,7 @@ fn corrupt_storage_starts_signed_out_with_message() {
 
 #[test]
 fn cookie_mode_keeps_no_token_in_storage() {
-    let w = World::new(Flavor::Ours);
+    let w = World::new(Flavor::SessionApi);
     let t = w.open_tab(config(StorageMode::Cookie));
     w.login(&t, "alice");
     w.advance(3.0 * 60_000.0);
@@ -86,12 +88,11 @@ fn cookie_mode_keeps_no_token_in_storage() {
         .iter()
         .filter_map(|r| r.header("x-access-token").map(String::from))
         .collect();
-    let cookie = w
-        .server
-        .borrow()
-        .cookie
-        .clone()
-        .expect("refresh cookie set");
+    let cookie = w.refresh_cookie().expect("refresh cookie set").value;
+    // Every refresh token the server ever set (the imitation's tokens were recognisable by an
+    // `rt-` prefix; session-api's are 256 random bits).
+    let refresh_tokens = w.jar().history.clone();
+    assert!(refresh_tokens.len() >= 4, "{refresh_tokens:?}");
     let engine_token = {
         let api = t.api.clone();
         let _ = w.block_on(
@@ -113,7 +114,12 @@ fn cookie_mode_keeps_no_token_in_storage() {
         for tok in &access_tokens {
             assert!(!v.contains(tok.as_str()), "old access token in {k}");
         }
-        assert!(!v.contains("rt-"), "refresh token in storage key {k}: {v}");
+        for tok in &refresh_tokens {
+            assert!(
+                !v.contains(tok.as_str()),
+                "refresh token in storage key {k}: {v}"
+            );
+        }
         assert!(!v.contains(&cookie));
     }
     // Every refresh/sign-in used the cookie transport and sent no token in the body.
@@ -121,7 +127,10 @@ fn cookie_mode_keeps_no_token_in_storage() {
         if r.url == api_types::paths::REFRESH || r.url == api_types::paths::SIGNIN {
             assert_eq!(r.header("x-refresh-transport"), Some("cookie"));
             assert!(r.with_credentials);
-            assert!(!r.body.as_deref().unwrap_or("").contains("rt-"));
+            let body = r.body.as_deref().unwrap_or("");
+            assert!(refresh_tokens
+                .iter()
+                .all(|tok| !body.contains(tok.as_str())));
         }
     }
 }
@@ -131,12 +140,7 @@ fn compat_mode_remember_me_chooses_local_or_session_storage() {
     for remember in [true, false] {
         let w = World::new(Flavor::Tutorial);
         let t = w.open_tab(config(StorageMode::Compat));
-        let e = t.engine.clone();
-        w.block_on(
-            async move { e.login("alice".into(), "pw".into(), remember).await },
-            1_000.0,
-        )
-        .unwrap();
+        w.login_remembered(&t, "alice", remember);
         let in_local = w.local.borrow().contains_key(keys::USER);
         let in_session = t.storage.session.borrow().contains_key(keys::USER);
         assert_eq!((in_local, in_session), (remember, !remember));
@@ -188,20 +192,35 @@ fn compat_mode_restores_the_tutorial_clients_user_object() {
 
 #[test]
 fn compat_mode_against_rotating_server_shares_the_new_refresh_token() {
-    // Our server in body mode rotates; another tab must use the rotated token from storage.
-    let w = World::new(Flavor::Ours);
+    // session-api in body mode rotates; another tab must use the rotated token from storage.
+    // (Changed with the move to the real server: session-api answers a rotated token whose
+    // successor was never presented with that successor again, so both refreshes succeed even if
+    // B presented the old token. The test now checks which token B presented.)
+    let w = World::new(Flavor::SessionApi);
     let a = w.open_tab(config(StorageMode::Compat));
     let b = w.open_tab(config(StorageMode::Compat));
     w.login(&a, "alice");
     w.advance(10.0);
+    let stored_refresh_token = |w: &World| {
+        let v: serde_json::Value = serde_json::from_str(&w.local.borrow()[keys::USER]).unwrap();
+        v["refreshToken"].as_str().unwrap().to_string()
+    };
+    let signed_in = stored_refresh_token(&w);
     let e = a.engine.clone();
     w.block_on(async move { e.refresh().await }, 1_000.0)
         .unwrap();
+    let rotated = stored_refresh_token(&w);
+    assert_ne!(rotated, signed_in, "session-api rotated the token");
     w.advance(10.0);
     let e = b.engine.clone();
     w.block_on(async move { e.refresh().await }, 1_000.0)
         .unwrap();
     assert_eq!(w.counts().refresh_ok, 2);
+    assert_eq!(
+        w.presented_refresh_tokens(),
+        vec![Some(signed_in), Some(rotated)],
+        "B presented the token A's refresh stored"
+    );
     assert_eq!(a.logged_out_count() + b.logged_out_count(), 0);
 }
 
@@ -253,7 +272,7 @@ fn stored_ids_keep_the_tutorials_json_type() {
 #[test]
 fn cookie_mode_without_remember_me_asks_for_a_browser_session_cookie() {
     for remember in [false, true] {
-        let w = World::new(Flavor::Ours);
+        let w = World::new(Flavor::SessionApi);
         let t = w.open_tab(config(StorageMode::Cookie));
         w.login_remembered(&t, "alice", remember);
         w.advance(3.0 * 60_000.0);
@@ -278,6 +297,10 @@ fn cookie_mode_without_remember_me_asks_for_a_browser_session_cookie() {
             persist.iter().all(|(_, p)| *p == expected),
             "remember {remember}: {persist:?}"
         );
+        // And session-api honoured it: the cookie it set last has a Max-Age exactly when the
+        // session is remembered.
+        let cookie = w.refresh_cookie().expect("refresh cookie");
+        assert_eq!(cookie.expires_at.is_some(), remember, "{cookie:?}");
     }
 }
 
@@ -288,7 +311,7 @@ fn cookie_mode_without_remember_me_asks_for_a_browser_session_cookie() {
 #[test]
 fn cookie_mode_every_new_tab_shares_the_session_whatever_remember_me_says() {
     for remember in [false, true] {
-        let w = World::new(Flavor::Ours);
+        let w = World::new(Flavor::SessionApi);
         let a = w.open_tab(config(StorageMode::Cookie));
         w.login_remembered(&a, "alice", remember);
         let signins = w.counts().signin;
@@ -336,7 +359,7 @@ fn cookie_mode_every_new_tab_shares_the_session_whatever_remember_me_says() {
 #[test]
 fn cookie_mode_remember_me_decides_whether_the_session_outlives_the_browser() {
     for remember in [false, true] {
-        let w = World::new(Flavor::Ours);
+        let w = World::new(Flavor::SessionApi);
         {
             let a = w.open_tab(config(StorageMode::Cookie));
             w.login_remembered(&a, "alice", remember);

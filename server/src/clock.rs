@@ -36,6 +36,12 @@ impl ManualClock {
     pub fn advance_ms(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
+
+    /// Sets the clock to `ms` (Unix milliseconds): lets a test's own fake time drive the server
+    /// (the client's host tests share one fake clock between the engine and the server).
+    pub fn set_ms(&self, ms: i64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
 }
 
 impl Default for ManualClock {

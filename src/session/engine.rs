@@ -1025,6 +1025,7 @@ impl Inner {
                     } => match code.as_str() {
                         "refresh_token_reused" => LogoutReason::ReuseDetected,
                         "refresh_token_expired" => LogoutReason::Expired,
+                        _ if self.family_ended() => LogoutReason::Expired,
                         _ => LogoutReason::RefreshRejected,
                     },
                     // Servers without codes (the tutorial's): read the message.
@@ -1032,7 +1033,7 @@ impl Inner {
                         let m = message.to_ascii_lowercase();
                         if m.contains("reuse") || m.contains("revoked") {
                             LogoutReason::ReuseDetected
-                        } else if m.contains("expired") {
+                        } else if m.contains("expired") || self.family_ended() {
                             LogoutReason::Expired
                         } else {
                             LogoutReason::RefreshRejected
@@ -1045,6 +1046,20 @@ impl Inner {
                 Err(kind)
             }
         }
+    }
+
+    /// Whether the session's absolute end (the server's `refreshExpiresIn`) has passed. The
+    /// browser drops the refresh cookie then (its `Max-Age` is the same remaining lifetime), so
+    /// the server's refusal says "no refresh token" rather than "expired", though expiry is why.
+    fn family_ended(&self) -> bool {
+        let now = self.now();
+        self.st
+            .borrow()
+            .active
+            .as_ref()
+            .and_then(|a| a.timeline.as_ref())
+            .and_then(|t| t.family_ends_at_ms)
+            .is_some_and(|end| now >= end)
     }
 
     /// Starts using a new token (sign-in or refresh): new generation, timeline, persistence,

@@ -1,15 +1,26 @@
-//! Deterministic fakes of the browser and of both backends, shared by the host tests.
+//! Deterministic fakes of the browser, and the two backends the engine is tested against, shared
+//! by the host tests.
 //!
 //! - `FakeClock` is the wall clock AND the timers: time moves only when a test says so, and
 //!   `World::advance` fires due timers in order, running every ready task in between.
-//! - `FakeServer` plays our API (rotation, cookie transport, `expiresIn`, `Date`) or the tutorial's
-//!   backend (no `expiresIn`, no rotation, `x-access-token` only, 404 on sign-out, 403 on a bad
-//!   refresh token, text/plain errors, byte-identical tokens within one second).
+//! - `Flavor::SessionApi` is the REAL session-api (`real.rs`): `session_api::app(state)` in
+//!   process on a fresh SQLite file, its clock being this fake clock (plus a skew), reached
+//!   through `oneshot` the moment a request leaves the tab.
+//! - `Flavor::Tutorial` is a fake of the tutorial's Express backend (`tutorial.rs`), for the
+//!   tutorial's contract only; `tutorial_fake_matches_the_record` (session_engine.rs) checks it
+//!   row by row against ../shared/TUTORIAL-BACKEND.md.
+//! - `Wire` is the browser's network stack between the tabs and either backend: one cookie jar
+//!   for all tabs (one browser), scripted faults injected before or instead of forwarding, and
+//!   the counts of what was sent and what came back.
 //! - Every tab gets its own engine, session storage and transport; local storage, the cross-tab
-//!   channel, the lock and the server (with its cookie jar) are shared, like in one browser.
+//!   channel, the lock and the wire are shared, like in one browser.
 #![allow(dead_code)]
 
-use std::cell::{Cell, RefCell};
+pub mod real;
+pub mod record;
+pub mod tutorial;
+
+use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::rc::Rc;
@@ -19,25 +30,37 @@ use futures::executor::{LocalPool, LocalSpawner};
 use futures::future::{self, FutureExt, LocalBoxFuture};
 use futures::task::LocalSpawnExt;
 
-use api_types::{headers, messages, paths};
+use api_types::{headers, paths};
 use yew_session::api::ApiClient;
 use yew_session::config::{AppConfig, StorageMode, TokenHeader};
-use yew_session::session::claims::read_claims;
 use yew_session::session::ports::{
-    Area, Clock, CrossTab, HttpRequest, HttpResponse, KeyValueStore, Method, Random, Sleeper,
-    Spawner, TabLock, Transport, TransportError,
+    Area, Clock, CrossTab, HttpRequest, HttpResponse, KeyValueStore, Random, Sleeper, Spawner,
+    TabLock, Transport, TransportError,
 };
-use yew_session::session::time::format_http_date;
 use yew_session::session::{Engine, Ports, SessionEvent, Subscription, TabMessage};
+
+// Not every test crate uses all of them.
+#[allow(unused_imports)]
+pub use real::RealServer;
+#[allow(unused_imports)]
+pub use session_api::Settings;
+#[allow(unused_imports)]
+pub use tutorial::{make_jwt, TutorialServer};
 
 /// A fixed start time (2026-11-25 08:00:00 UTC) so dates are realistic.
 pub const T0: f64 = 1_795_680_000_000.0;
+
+/// The password of every test user (session-api wants 8 to 128 characters).
+pub const PASSWORD: &str = "correct-horse-battery";
 
 // ---- clock and timers ------------------------------------------------------------------------
 
 pub struct FakeClock {
     now: Cell<f64>,
     timers: RefCell<Vec<(f64, oneshot::Sender<()>)>>,
+    /// Timers the browser will never fire (see `lose_timers_due_after`); kept, not dropped, since
+    /// a dropped sender would wake its sleeper.
+    lost: RefCell<Vec<oneshot::Sender<()>>>,
     /// Timers fire this many ms before their deadline (a browser's setTimeout is only as
     /// precise as its whole-millisecond delay and its own clock).
     pub early_ms: Cell<f64>,
@@ -48,8 +71,22 @@ impl FakeClock {
         Rc::new(Self {
             now: Cell::new(T0),
             timers: RefCell::new(Vec::new()),
+            lost: RefCell::new(Vec::new()),
             early_ms: Cell::new(0.0),
         })
+    }
+    /// The browser never fires the timers pending now whose deadline is after `t` (a hidden or
+    /// frozen tab whose long timer was throttled away); timers set later fire as usual. Returns
+    /// how many were lost.
+    pub fn lose_timers_due_after(&self, t: f64) -> usize {
+        let mut timers = self.timers.borrow_mut();
+        let (lost, kept): (Vec<_>, Vec<_>) = timers.drain(..).partition(|(d, _)| *d > t);
+        *timers = kept;
+        let n = lost.len();
+        self.lost
+            .borrow_mut()
+            .extend(lost.into_iter().map(|(_, tx)| tx));
+        n
     }
     fn next_deadline(&self) -> Option<f64> {
         let mut timers = self.timers.borrow_mut();
@@ -263,382 +300,283 @@ impl TabLock for LockPort {
     }
 }
 
-// ---- the fake backends -----------------------------------------------------------------------
+// ---- the wire: one browser's network stack ---------------------------------------------------
 
+/// Which backend a world runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
-    /// Our server: rotation with reuse detection, cookie transport, expiresIn, Date header.
-    Ours,
-    /// The tutorial's Express backend, as measured.
+    /// The real session-api, in process (`real.rs`).
+    SessionApi,
+    /// The fake of the tutorial's Express backend, as recorded (`tutorial.rs`).
     Tutorial,
 }
 
+/// A fault injected by the wire before or instead of forwarding a request.
 #[derive(Debug, Clone)]
 pub enum Scripted {
+    /// This answer instead of the server's (the server never sees the request).
     Status(u16, Vec<(String, String)>, String),
+    /// The connection fails before the request reaches the server.
     Network,
+    /// No answer within the client's deadline (the server never sees the request).
     Timeout,
+    /// The request goes nowhere and never settles.
     Hang,
+    /// The server receives and handles the request, but its answer (and any `Set-Cookie`) is
+    /// lost on the way back: the client sees a network error.
+    LostAnswer,
 }
 
-struct RefreshRecord {
-    username: String,
-    family: u64,
-    used: bool,
-}
-
+/// Requests the tabs sent and what came back, counted on the wire.
 #[derive(Debug, Default, Clone)]
 pub struct Counts {
     pub signin: u32,
     pub refresh: u32,
+    /// Refreshes answered 200 with an access token.
     pub refresh_ok: u32,
     pub signout: u32,
+    /// Requests to protected API routes (not /api/auth/*, not the public /api/test/all).
     pub api: u32,
+    /// Of those, answered 401.
     pub api_401: u32,
 }
 
-pub struct FakeServer {
-    pub flavor: Flavor,
-    clock: Rc<FakeClock>,
-    /// Server clock minus browser clock.
-    pub server_offset_ms: f64,
-    pub access_ttl_s: u64,
-    pub family_ttl_s: u64,
-    refresh: HashMap<String, RefreshRecord>,
-    family_ends: HashMap<u64, f64>,
-    revoked: HashSet<u64>,
-    /// The browser's cookie jar (shared by the tabs).
-    pub cookie: Option<String>,
-    next: u64,
-    pub refresh_script: VecDeque<Scripted>,
-    pub api_script: VecDeque<Scripted>,
-    /// Refuse every access token (a server that changed keys).
-    pub reject_all_access: bool,
-    pub counts: Counts,
+/// The browser's refresh cookie (`__Host-refresh`, HttpOnly: script never sees it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cookie {
+    pub value: String,
+    /// Browser time it expires (`Max-Age`); `None`: a browser-session cookie, gone when the
+    /// browser closes.
+    pub expires_at: Option<f64>,
 }
 
-fn b64url(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..=chunk.len() {
-            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+/// The cookie jar of one browser (all its tabs), for the one cookie the server sets.
+#[derive(Debug, Default)]
+pub struct CookieJar {
+    refresh: Option<Cookie>,
+    /// Every refresh-token value the server ever set, for "no token anywhere" checks.
+    pub history: Vec<String>,
+}
+
+impl CookieJar {
+    /// The cookie as it stands at `now` (an expired one is gone).
+    pub fn get(&mut self, now: f64) -> Option<Cookie> {
+        if self
+            .refresh
+            .as_ref()
+            .is_some_and(|c| c.expires_at.is_some_and(|e| e <= now))
+        {
+            self.refresh = None;
         }
-    }
-    out
-}
-
-/// An unsigned-in-practice JWT (the client never verifies signatures).
-pub fn make_jwt(payload: &serde_json::Value) -> String {
-    format!(
-        "{}.{}.{}",
-        b64url(br#"{"alg":"HS256","typ":"JWT"}"#),
-        b64url(payload.to_string().as_bytes()),
-        b64url(b"not-a-real-signature")
-    )
-}
-
-fn json(status: u16, body: serde_json::Value) -> Result<HttpResponse, Scripted> {
-    Ok(HttpResponse {
-        status,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: body.to_string(),
-    })
-}
-
-fn text(status: u16, ctype: &str, body: &str) -> Result<HttpResponse, Scripted> {
-    Ok(HttpResponse {
-        status,
-        headers: vec![("content-type".into(), ctype.into())],
-        body: body.into(),
-    })
-}
-
-impl FakeServer {
-    fn new(flavor: Flavor, clock: Rc<FakeClock>) -> Self {
-        Self {
-            flavor,
-            clock,
-            server_offset_ms: 0.0,
-            access_ttl_s: 60,
-            family_ttl_s: 86_400,
-            refresh: HashMap::new(),
-            family_ends: HashMap::new(),
-            revoked: HashSet::new(),
-            cookie: None,
-            next: 1,
-            refresh_script: VecDeque::new(),
-            api_script: VecDeque::new(),
-            reject_all_access: false,
-            counts: Counts::default(),
-        }
+        self.refresh.clone()
     }
 
-    /// Loses every refresh token (a wiped database).
-    pub fn forget_refresh_tokens(&mut self) {
-        self.refresh.clear();
-    }
-
-    pub fn server_now(&self) -> f64 {
-        self.clock.now_ms() + self.server_offset_ms
-    }
-
-    fn access_token(&self, username: &str) -> String {
-        let iat = (self.server_now() / 1000.0).floor() as i64;
-        let exp = match self.flavor {
-            // jsonwebtoken: exp = floored iat + ttl, so the token may live up to 1 s less.
-            Flavor::Tutorial => iat + self.access_ttl_s as i64,
-            // session-api rounds exp up: the token lives at least `expiresIn` seconds.
-            Flavor::Ours => (self.server_now() / 1000.0).ceil() as i64 + self.access_ttl_s as i64,
+    /// Applies one `Set-Cookie` header value received at `now`.
+    pub fn apply(&mut self, set_cookie: &str, now: f64) {
+        let mut parts = set_cookie.split(';').map(str::trim);
+        let Some((name, value)) = parts.next().and_then(|kv| kv.split_once('=')) else {
+            return;
         };
-        let payload = match self.flavor {
-            // Deterministic payload: two sign-ins in one second give byte-identical tokens.
-            Flavor::Tutorial => serde_json::json!({"id": 1, "iat": iat, "exp": exp}),
-            Flavor::Ours => serde_json::json!({
-                "sub": username, "id": 1, "roles": ["ROLE_USER"], "kind": "access",
-                "iat": iat, "exp": exp
-            }),
-        };
-        make_jwt(&payload)
-    }
-
-    fn new_refresh(&mut self, username: &str, family: Option<u64>) -> String {
-        let token = format!("rt-{}", self.next);
-        self.next += 1;
-        let family = family.unwrap_or_else(|| {
-            let f = self.next;
-            self.next += 1;
-            self.family_ends
-                .insert(f, self.server_now() + self.family_ttl_s as f64 * 1000.0);
-            f
-        });
-        self.refresh.insert(
-            token.clone(),
-            RefreshRecord {
-                username: username.into(),
-                family,
-                used: false,
-            },
-        );
-        token
-    }
-
-    fn with_date(&self, mut r: Result<HttpResponse, Scripted>) -> Result<HttpResponse, Scripted> {
-        if self.flavor == Flavor::Ours {
-            if let Ok(resp) = &mut r {
-                resp.headers
-                    .push(("date".into(), format_http_date(self.server_now())));
-            }
+        if name != headers::REFRESH_COOKIE {
+            return;
         }
-        r
-    }
-
-    pub fn handle(&mut self, req: &HttpRequest) -> Result<HttpResponse, Scripted> {
-        let r = self.route(req);
-        self.with_date(r)
-    }
-
-    fn route(&mut self, req: &HttpRequest) -> Result<HttpResponse, Scripted> {
-        let body: serde_json::Value = req
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str(b).ok())
-            .unwrap_or(serde_json::Value::Null);
-        let cookie_transport = req.header(headers::REFRESH_TRANSPORT) == Some("cookie");
-        match (req.method, req.url.as_str()) {
-            (Method::Post, paths::SIGNIN) => {
-                self.counts.signin += 1;
-                let username = body["username"].as_str().unwrap_or_default().to_string();
-                if body["password"] != "pw" {
-                    return json(
-                        401,
-                        serde_json::json!({"accessToken": null, "message": "Invalid Password!"}),
-                    );
-                }
-                let access = self.access_token(&username);
-                let refresh = self.new_refresh(&username, None);
-                let mut resp = serde_json::json!({
-                    "id": 1, "username": username, "email": format!("{username}@x.io"),
-                    "roles": ["ROLE_USER"], "accessToken": access, "refreshToken": refresh,
+        let max_age = parts
+            .filter_map(|a| a.split_once('='))
+            .find(|(k, _)| k.eq_ignore_ascii_case("max-age"))
+            .and_then(|(_, v)| v.trim().parse::<i64>().ok());
+        match max_age {
+            Some(s) if s <= 0 => self.refresh = None,
+            _ if value.is_empty() => self.refresh = None,
+            _ => {
+                self.history.push(value.to_owned());
+                self.refresh = Some(Cookie {
+                    value: value.to_owned(),
+                    expires_at: max_age.map(|s| now + s as f64 * 1000.0),
                 });
-                if self.flavor == Flavor::Ours {
-                    resp["tokenType"] = "Bearer".into();
-                    resp["expiresIn"] = self.access_ttl_s.into();
-                    resp["refreshExpiresIn"] = self.family_ttl_s.into();
-                    if cookie_transport {
-                        self.cookie = Some(refresh);
-                        resp.as_object_mut().unwrap().remove("refreshToken");
-                    }
-                }
-                json(200, resp)
-            }
-            (Method::Post, paths::SIGNUP) => match body["username"].as_str() {
-                Some("taken") => json(
-                    400,
-                    serde_json::json!({"message": messages::USERNAME_TAKEN}),
-                ),
-                Some(_) if body["password"].is_string() => {
-                    json(200, serde_json::json!({"message": messages::REGISTERED}))
-                }
-                // The tutorial's backend answers a missing password with an HTML stack trace.
-                _ => text(
-                    500,
-                    "text/html",
-                    "<html><body><pre>TypeError: Illegal arguments</pre></body></html>",
-                ),
-            },
-            (Method::Post, paths::REFRESH) => {
-                self.counts.refresh += 1;
-                if let Some(s) = self.refresh_script.pop_front() {
-                    return match s {
-                        Scripted::Status(st, h, b) => Ok(HttpResponse {
-                            status: st,
-                            headers: h,
-                            body: b,
-                        }),
-                        other => Err(other),
-                    };
-                }
-                let from_cookie = self.flavor == Flavor::Ours && cookie_transport;
-                let presented = if from_cookie {
-                    if req.with_credentials {
-                        self.cookie.clone()
-                    } else {
-                        None
-                    }
-                } else {
-                    body["refreshToken"].as_str().map(String::from)
-                };
-                let reject = |me: &Self, msg: &str| match me.flavor {
-                    Flavor::Tutorial => json(403, serde_json::json!({ "message": msg })),
-                    Flavor::Ours => json(401, serde_json::json!({ "message": msg })),
-                };
-                let Some(token) = presented else {
-                    return reject(self, messages::REFRESH_REQUIRED);
-                };
-                let Some(rec) = self.refresh.get(&token) else {
-                    return reject(self, messages::REFRESH_NOT_IN_DB);
-                };
-                let family = rec.family;
-                let username = rec.username.clone();
-                if self.revoked.contains(&family) {
-                    return reject(self, "Refresh token revoked");
-                }
-                if self.family_ends[&family] <= self.server_now() {
-                    self.refresh.remove(&token);
-                    return reject(self, messages::REFRESH_EXPIRED);
-                }
-                if self.flavor == Flavor::Ours {
-                    if rec.used {
-                        self.revoked.insert(family);
-                        return reject(self, "Refresh token reuse detected; session revoked");
-                    }
-                    self.refresh.get_mut(&token).unwrap().used = true;
-                }
-                self.counts.refresh_ok += 1;
-                let access = self.access_token(&username);
-                match self.flavor {
-                    Flavor::Tutorial => json(
-                        200,
-                        serde_json::json!({"accessToken": access, "refreshToken": token}),
-                    ),
-                    Flavor::Ours => {
-                        let next = self.new_refresh(&username, Some(family));
-                        let remaining =
-                            ((self.family_ends[&family] - self.server_now()) / 1000.0) as u64;
-                        let mut resp = serde_json::json!({
-                            "accessToken": access, "tokenType": "Bearer",
-                            "expiresIn": self.access_ttl_s, "refreshExpiresIn": remaining,
-                        });
-                        if from_cookie {
-                            self.cookie = Some(next);
-                        } else {
-                            resp["refreshToken"] = next.into();
-                        }
-                        json(200, resp)
-                    }
-                }
-            }
-            (Method::Post, paths::SIGNOUT) => {
-                self.counts.signout += 1;
-                match self.flavor {
-                    Flavor::Tutorial => text(
-                        404,
-                        "text/html",
-                        "<!DOCTYPE html><html><body><pre>Cannot POST /api/auth/signout</pre></body></html>",
-                    ),
-                    Flavor::Ours => {
-                        let presented = if cookie_transport {
-                            self.cookie.take()
-                        } else {
-                            body["refreshToken"].as_str().map(String::from)
-                        };
-                        if let Some(f) = presented.and_then(|t| self.refresh.get(&t)).map(|r| r.family)
-                        {
-                            self.revoked.insert(f);
-                        }
-                        json(200, serde_json::json!({"message": "Signed out"}))
-                    }
-                }
-            }
-            (Method::Get, paths::TEST_ALL) => text(200, "text/html", messages::PUBLIC_CONTENT),
-            (_, _) => {
-                self.counts.api += 1;
-                if let Some(s) = self.api_script.pop_front() {
-                    return match s {
-                        Scripted::Status(st, h, b) => {
-                            if st == 401 {
-                                self.counts.api_401 += 1;
-                            }
-                            Ok(HttpResponse {
-                                status: st,
-                                headers: h,
-                                body: b,
-                            })
-                        }
-                        other => Err(other),
-                    };
-                }
-                let token = match (
-                    self.flavor,
-                    req.header(headers::ACCESS_TOKEN),
-                    req.header("authorization"),
-                ) {
-                    (_, Some(t), _) => Some(t.to_string()),
-                    (Flavor::Ours, None, Some(b)) => b.strip_prefix("Bearer ").map(String::from),
-                    _ => None,
-                };
-                let Some(token) = token else {
-                    return json(403, serde_json::json!({"message": messages::NO_TOKEN}));
-                };
-                let Ok(facts) = read_claims(&token) else {
-                    self.counts.api_401 += 1;
-                    return text(401, "text/plain", "Unauthorized");
-                };
-                if self.reject_all_access || facts.exp_ms.is_none_or(|exp| exp <= self.server_now())
-                {
-                    self.counts.api_401 += 1;
-                    return json(
-                        401,
-                        serde_json::json!({"message": messages::ACCESS_EXPIRED}),
-                    );
-                }
-                text(200, "text/html", messages::USER_CONTENT)
             }
         }
+    }
+
+    /// The browser closes: browser-session cookies are gone.
+    pub fn close_browser(&mut self) {
+        if self
+            .refresh
+            .as_ref()
+            .is_some_and(|c| c.expires_at.is_none())
+        {
+            self.refresh = None;
+        }
+    }
+}
+
+enum Backend {
+    Real(RealServer),
+    Tutorial(RefCell<TutorialServer>),
+}
+
+/// What became of a request the moment it left the tab.
+enum Fate {
+    Answer(HttpResponse),
+    Fail(TransportError),
+    Never,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Signin,
+    Refresh,
+    Signout,
+    /// A protected API route.
+    Api,
+    /// Sign-up, the public content, the sessions list...
+    Other,
+}
+
+fn path_of(url: &str) -> &str {
+    match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => url,
+    }
+}
+
+fn endpoint(req: &HttpRequest) -> Endpoint {
+    match path_of(&req.url) {
+        paths::SIGNIN => Endpoint::Signin,
+        paths::REFRESH => Endpoint::Refresh,
+        paths::SIGNOUT => Endpoint::Signout,
+        paths::TEST_ALL => Endpoint::Other,
+        p if p.starts_with("/api/auth/") => Endpoint::Other,
+        _ => Endpoint::Api,
+    }
+}
+
+/// The browser's network stack, shared by the tabs: forwards to the backend, keeps the cookie
+/// jar, injects scripted faults and counts.
+pub struct Wire {
+    backend: Backend,
+    clock: Rc<FakeClock>,
+    pub jar: RefCell<CookieJar>,
+    pub refresh_script: RefCell<VecDeque<Scripted>>,
+    pub api_script: RefCell<VecDeque<Scripted>>,
+    counts: RefCell<Counts>,
+    /// The refresh token each refresh request presented (cookie or body), in order.
+    presented: RefCell<Vec<Option<String>>>,
+}
+
+impl Wire {
+    /// What was sent and what came back so far.
+    pub fn counts(&self) -> Counts {
+        self.counts.borrow().clone()
+    }
+
+    /// A request leaves a tab: counted, scripted or forwarded at once (the server handles it
+    /// now; its answer reaches the tab after the latency, see `arrive`).
+    fn depart(&self, req: &HttpRequest) -> Fate {
+        let kind = endpoint(req);
+        let now = self.clock.now_ms();
+        let cookie = if req.with_credentials {
+            self.jar.borrow_mut().get(now).map(|c| c.value)
+        } else {
+            None
+        };
+        let script = {
+            let mut c = self.counts.borrow_mut();
+            match kind {
+                Endpoint::Signin => c.signin += 1,
+                Endpoint::Refresh => c.refresh += 1,
+                Endpoint::Signout => c.signout += 1,
+                Endpoint::Api => c.api += 1,
+                Endpoint::Other => {}
+            }
+            match kind {
+                Endpoint::Refresh => self.refresh_script.borrow_mut().pop_front(),
+                Endpoint::Api => self.api_script.borrow_mut().pop_front(),
+                _ => None,
+            }
+        };
+        if kind == Endpoint::Refresh {
+            let from_body = req
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+                .and_then(|v| v["refreshToken"].as_str().map(String::from));
+            let cookie_transport = req.header(headers::REFRESH_TRANSPORT) == Some("cookie");
+            self.presented.borrow_mut().push(if cookie_transport {
+                cookie.clone()
+            } else {
+                from_body
+            });
+        }
+        match script {
+            Some(Scripted::Status(status, headers, body)) => Fate::Answer(HttpResponse {
+                status,
+                headers,
+                body,
+            }),
+            Some(Scripted::Network) => {
+                Fate::Fail(TransportError::Network("connection reset".into()))
+            }
+            Some(Scripted::Timeout) => Fate::Fail(TransportError::Timeout),
+            Some(Scripted::Hang) => Fate::Never,
+            Some(Scripted::LostAnswer) => {
+                let _ = self.forward(req, cookie.as_deref());
+                Fate::Fail(TransportError::Network("connection reset".into()))
+            }
+            None => match self.forward(req, cookie.as_deref()) {
+                Some(r) => Fate::Answer(r),
+                None => Fate::Never,
+            },
+        }
+    }
+
+    fn forward(&self, req: &HttpRequest, cookie: Option<&str>) -> Option<HttpResponse> {
+        match &self.backend {
+            Backend::Real(s) => Some(s.handle(req, cookie)),
+            Backend::Tutorial(t) => t.borrow_mut().handle(req),
+        }
+    }
+
+    /// The answer reaches the tab: cookies are stored, the answer counted, and script gets the
+    /// answer without `Set-Cookie` (fetch never exposes it).
+    fn arrive(
+        &self,
+        kind: Endpoint,
+        with_credentials: bool,
+        mut resp: HttpResponse,
+    ) -> HttpResponse {
+        let now = self.clock.now_ms();
+        if with_credentials {
+            let mut jar = self.jar.borrow_mut();
+            for (k, v) in &resp.headers {
+                if k.eq_ignore_ascii_case("set-cookie") {
+                    jar.apply(v, now);
+                }
+            }
+        }
+        resp.headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("set-cookie"));
+        let mut c = self.counts.borrow_mut();
+        match kind {
+            Endpoint::Refresh
+                if resp.status == 200
+                    && serde_json::from_str::<serde_json::Value>(&resp.body)
+                        .is_ok_and(|v| v["accessToken"].is_string()) =>
+            {
+                c.refresh_ok += 1
+            }
+            Endpoint::Api if resp.status == 401 => c.api_401 += 1,
+            _ => {}
+        }
+        resp
     }
 }
 
 // ---- transport -------------------------------------------------------------------------------
 
-pub struct FakeTransport {
-    server: Rc<RefCell<FakeServer>>,
+/// A tab's fetch: its latency, its own offline switch and death, the requests it sent (as the
+/// engine built them, before the browser adds cookies).
+pub struct TabTransport {
+    wire: Rc<Wire>,
     clock: Rc<FakeClock>,
     pub auth_latency_ms: Cell<f64>,
     pub api_latency_ms: Cell<f64>,
@@ -647,7 +585,7 @@ pub struct FakeTransport {
     pub sent: RefCell<Vec<HttpRequest>>,
 }
 
-impl Transport for FakeTransport {
+impl Transport for TabTransport {
     fn send(
         &self,
         req: HttpRequest,
@@ -659,21 +597,22 @@ impl Transport for FakeTransport {
             return future::ready(Err(TransportError::Network("offline".into()))).boxed_local();
         }
         self.sent.borrow_mut().push(req.clone());
-        let latency = if req.url.starts_with("/api/auth") {
+        let latency = if path_of(&req.url).starts_with("/api/auth") {
             self.auth_latency_ms.get()
         } else {
             self.api_latency_ms.get()
         };
-        let result = self.server.borrow_mut().handle(&req);
+        let kind = endpoint(&req);
+        let fate = self.wire.depart(&req);
         let sleep = self.clock.sleep(latency);
+        let wire = self.wire.clone();
+        let with_credentials = req.with_credentials;
         async move {
             sleep.await;
-            match result {
-                Ok(r) => Ok(r),
-                Err(Scripted::Network) => Err(TransportError::Network("connection reset".into())),
-                Err(Scripted::Timeout) => Err(TransportError::Timeout),
-                Err(Scripted::Hang) => future::pending().await,
-                Err(Scripted::Status(..)) => unreachable!(),
+            match fate {
+                Fate::Answer(r) => Ok(wire.arrive(kind, with_credentials, r)),
+                Fate::Fail(e) => Err(e),
+                Fate::Never => future::pending().await,
             }
         }
         .boxed_local()
@@ -686,7 +625,7 @@ pub struct World {
     pub clock: Rc<FakeClock>,
     pub local: Rc<RefCell<HashMap<String, String>>>,
     pub net: Rc<FakeNet>,
-    pub server: Rc<RefCell<FakeServer>>,
+    pub wire: Rc<Wire>,
     pool: RefCell<LocalPool>,
     spawner: LocalSpawner,
     tabs: Cell<u32>,
@@ -697,7 +636,7 @@ pub struct Tab {
     pub engine: Engine,
     pub api: ApiClient,
     pub storage: Rc<FakeStorage>,
-    pub transport: Rc<FakeTransport>,
+    pub transport: Rc<TabTransport>,
     pub events: Rc<RefCell<Vec<(f64, SessionEvent)>>>,
     _sub: Subscription,
 }
@@ -723,8 +662,37 @@ pub fn config(mode: StorageMode) -> AppConfig {
     }
 }
 
+/// The session-api settings of a test world: 60 s access tokens (what most tests assume), the
+/// server's other defaults (7-day families, 1-day idle timeout, 5 s grace window), and a small
+/// argon2 pool.
+pub fn test_settings() -> Settings {
+    Settings {
+        access_ttl_secs: 60,
+        allowed_origins: vec![real::APP_ORIGIN.to_owned()],
+        hash_concurrency: 2,
+        ..Settings::default()
+    }
+}
+
 impl World {
+    /// A world against `flavor` (session-api with `test_settings`).
     pub fn new(flavor: Flavor) -> Self {
+        match flavor {
+            Flavor::SessionApi => Self::session_api(|_| {}),
+            Flavor::Tutorial => {
+                Self::build(|clock| Backend::Tutorial(RefCell::new(TutorialServer::new(clock))))
+            }
+        }
+    }
+
+    /// A world against the real session-api, its `test_settings` changed by `tweak`.
+    pub fn session_api(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = test_settings();
+        tweak(&mut settings);
+        Self::build(move |clock| Backend::Real(RealServer::new(clock, settings)))
+    }
+
+    fn build(backend: impl FnOnce(Rc<FakeClock>) -> Backend) -> Self {
         let clock = FakeClock::new();
         let pool = LocalPool::new();
         let spawner = pool.spawner();
@@ -736,8 +704,17 @@ impl World {
             posted: RefCell::new(Vec::new()),
             strip_tokens: Cell::new(false),
         });
+        let wire = Rc::new(Wire {
+            backend: backend(clock.clone()),
+            clock: clock.clone(),
+            jar: RefCell::new(CookieJar::default()),
+            refresh_script: RefCell::new(VecDeque::new()),
+            api_script: RefCell::new(VecDeque::new()),
+            counts: RefCell::new(Counts::default()),
+            presented: RefCell::new(Vec::new()),
+        });
         Self {
-            server: Rc::new(RefCell::new(FakeServer::new(flavor, clock.clone()))),
+            wire,
             clock,
             local: Rc::new(RefCell::new(HashMap::new())),
             net,
@@ -752,7 +729,64 @@ impl World {
     }
 
     pub fn counts(&self) -> Counts {
-        self.server.borrow().counts.clone()
+        self.wire.counts.borrow().clone()
+    }
+
+    /// The real server (panics in a tutorial world).
+    pub fn real(&self) -> &RealServer {
+        match &self.wire.backend {
+            Backend::Real(s) => s,
+            Backend::Tutorial(_) => panic!("a tutorial world has no session-api"),
+        }
+    }
+
+    /// The tutorial fake (panics in a session-api world).
+    pub fn tutorial(&self) -> RefMut<'_, TutorialServer> {
+        match &self.wire.backend {
+            Backend::Tutorial(t) => t.borrow_mut(),
+            Backend::Real(_) => panic!("a session-api world has no tutorial fake"),
+        }
+    }
+
+    /// Skews the server's clock: server time = browser time + `ms`.
+    pub fn set_server_offset_ms(&self, ms: f64) {
+        match &self.wire.backend {
+            Backend::Real(s) => s.offset_ms.set(ms),
+            Backend::Tutorial(t) => t.borrow_mut().server_offset_ms = ms,
+        }
+    }
+
+    /// The next refresh request gets this fault (queued in order).
+    pub fn script_refresh(&self, s: Scripted) {
+        self.wire.refresh_script.borrow_mut().push_back(s);
+    }
+
+    /// The next protected API request gets this fault (queued in order).
+    pub fn script_api(&self, s: Scripted) {
+        self.wire.api_script.borrow_mut().push_back(s);
+    }
+
+    /// The browser's refresh cookie now, if any.
+    pub fn refresh_cookie(&self) -> Option<Cookie> {
+        self.wire.jar.borrow_mut().get(self.now())
+    }
+
+    /// The cookie jar (its `history` holds every refresh token the server set).
+    pub fn jar(&self) -> Ref<'_, CookieJar> {
+        self.wire.jar.borrow()
+    }
+
+    /// The refresh token each refresh request of any tab presented, in order (`None`: none).
+    pub fn presented_refresh_tokens(&self) -> Vec<Option<String>> {
+        self.wire.presented.borrow().clone()
+    }
+
+    /// Makes sure `username` has an account (signed up outside the browser: not counted).
+    pub fn ensure_user(&self, username: &str) {
+        match &self.wire.backend {
+            Backend::Real(s) => s.ensure_user(username),
+            Backend::Tutorial(t) => t.borrow_mut().ensure_user(username),
+        }
     }
 
     /// Opens a tab (a new engine sharing local storage, channel, lock and cookie jar) and starts
@@ -765,8 +799,8 @@ impl World {
             local: self.local.clone(),
             session: RefCell::new(HashMap::new()),
         });
-        let transport = Rc::new(FakeTransport {
-            server: self.server.clone(),
+        let transport = Rc::new(TabTransport {
+            wire: self.wire.clone(),
             clock: self.clock.clone(),
             auth_latency_ms: Cell::new(50.0),
             api_latency_ms: Cell::new(20.0),
@@ -921,6 +955,7 @@ impl World {
         }
     }
 
+    /// Signs `username` in from `tab` ("remember me" on), creating the account first if needed.
     pub fn login(&self, tab: &Tab, username: &str) {
         self.login_remembered(tab, username, true);
     }
@@ -931,13 +966,15 @@ impl World {
         self.local
             .borrow_mut()
             .retain(|k, _| !k.starts_with(BROWSER_SESSION_PREFIX));
+        self.wire.jar.borrow_mut().close_browser();
     }
 
     pub fn login_remembered(&self, tab: &Tab, username: &str, remember: bool) {
+        self.ensure_user(username);
         let engine = tab.engine.clone();
         let u = username.to_string();
         self.block_on(
-            async move { engine.login(u, "pw".into(), remember).await },
+            async move { engine.login(u, PASSWORD.into(), remember).await },
             10_000.0,
         )
         .expect("login");
