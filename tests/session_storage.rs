@@ -144,10 +144,88 @@ fn compat_mode_remember_me_chooses_local_or_session_storage() {
         let in_local = w.local.borrow().contains_key(keys::USER);
         let in_session = t.storage.session.borrow().contains_key(keys::USER);
         assert_eq!((in_local, in_session), (remember, !remember));
-        // A tab-only session is not shared with a new tab.
+        // Either way a new tab shares the session (remember off: an open tab offers it, and the
+        // new tab keeps it in its own sessionStorage, never in localStorage).
         let other = w.open_tab(config(StorageMode::Compat));
-        assert_eq!(other.engine.status() == SessionStatus::SignedIn, remember);
+        assert_eq!(
+            other.engine.status(),
+            SessionStatus::SignedIn,
+            "remember {remember}"
+        );
+        assert_eq!(
+            other.storage.session.borrow().contains_key(keys::USER),
+            !remember
+        );
+        assert_eq!(w.local.borrow().contains_key(keys::USER), remember);
     }
+}
+
+/// Compat mode, "remember me" off, against our rotating server: a tab opened later (typed URL:
+/// empty sessionStorage) is offered the session by the open tab; both then follow every rotation
+/// (the refresh token travels with the broadcast), so neither ever presents an ancestor of a
+/// presented token — no reuse, no logout — and a sign-out in one signs out the other.
+#[test]
+fn compat_mode_not_remembered_tabs_share_the_session_and_its_newest_refresh_token() {
+    use session_api::metrics::RefreshOutcome;
+    let w = World::new(Flavor::SessionApi);
+    let a = w.open_tab(config(StorageMode::Compat));
+    w.login_remembered(&a, "alice", false);
+    let b = w.open_tab(config(StorageMode::Compat));
+    assert_eq!(
+        b.engine.status(),
+        SessionStatus::SignedIn,
+        "the new tab shares it"
+    );
+    assert!(b.storage.session.borrow().contains_key(keys::USER));
+    assert!(
+        !w.local.borrow().contains_key(keys::USER),
+        "never in localStorage"
+    );
+    // Ten minutes of 60 s tokens: many rotations, by whichever tab is due first.
+    for _ in 0..10 {
+        w.advance(60_000.0);
+        let api = b.api.clone();
+        let r = w.block_on(
+            async move { api.get_text(api_types::paths::TEST_USER).await },
+            5_000.0,
+        );
+        assert_eq!(r.as_deref(), Ok("User Content."));
+    }
+    assert!(w.real().refreshes(RefreshOutcome::Ok) >= 8);
+    assert_eq!(w.real().refreshes(RefreshOutcome::ReuseDetected), 0);
+    assert_eq!(a.engine.status(), SessionStatus::SignedIn);
+    assert_eq!(b.engine.status(), SessionStatus::SignedIn);
+    let stored = |t: &Tab| {
+        yew_session::session::persist::StoredUser::parse(&t.storage.session.borrow()[keys::USER])
+            .unwrap()
+            .refresh_token
+    };
+    assert_eq!(
+        stored(&a),
+        stored(&b),
+        "both tabs hold the newest refresh token"
+    );
+    a.engine.logout();
+    w.advance(1_000.0);
+    assert!(matches!(b.engine.status(), SessionStatus::SignedOut { .. }));
+    assert!(!b.storage.session.borrow().contains_key(keys::USER));
+}
+
+/// Compat mode, "remember me" off: with no open tab to offer it (the browser was closed), a new
+/// tab starts signed out after a short wait, without a request.
+#[test]
+fn compat_mode_not_remembered_session_is_gone_with_the_browser() {
+    let w = World::new(Flavor::SessionApi);
+    {
+        let a = w.open_tab(config(StorageMode::Compat));
+        w.login_remembered(&a, "alice", false);
+        w.kill(&a);
+    }
+    w.close_browser();
+    let before = w.counts().refresh;
+    let t = w.open_tab(config(StorageMode::Compat));
+    assert_eq!(t.engine.status(), SessionStatus::SignedOut { reason: None });
+    assert_eq!(w.counts().refresh, before);
 }
 
 #[test]

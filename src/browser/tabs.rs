@@ -118,8 +118,14 @@ impl CrossTab for BrowserTabs {
                 // localStorage must never see an access token (cookie mode promises that), so the
                 // fallback strips it; receivers then adopt from storage or refresh themselves.
                 let mut msg = msg.clone();
-                if let TabMessage::TokenUpdated { access_token, .. } = &mut msg {
+                if let TabMessage::TokenUpdated {
+                    access_token,
+                    refresh_token,
+                    ..
+                } = &mut msg
+                {
                     access_token.clear();
+                    *refresh_token = None;
                 }
                 let Ok(text) = serde_json::to_string(&msg) else {
                     return;

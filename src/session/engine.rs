@@ -33,6 +33,8 @@ use super::time::parse_http_date;
 use super::types::{LogoutReason, SessionStatus, Timeline, UserInfo};
 use crate::config::{AppConfig, StorageMode, TokenHeader};
 
+/// How long a tab starting without a session waits for an open tab to offer one (compat mode).
+pub const OFFER_WAIT_MS: f64 = 300.0;
 /// How long a tab may hold the cross-tab refresh lock before others may proceed without it.
 /// Longer than a refresh request may take (the browser transport times out at 10 s), so a live
 /// holder is never overtaken.
@@ -88,6 +90,20 @@ pub struct EngineStats {
 
 type RefreshResult = Result<u64, FailureKind>;
 type SharedRefresh = Shared<LocalBoxFuture<'static, RefreshResult>>;
+
+/// A token another tab obtained (or this tab's storage holds), to adopt instead of refreshing.
+struct News {
+    generation: u64,
+    access: String,
+    timeline: Option<Timeline>,
+    user: UserInfo,
+    /// A sign-in (signed-out tabs adopt only these).
+    login: bool,
+    /// Compat mode: the refresh token that goes with it.
+    refresh_token: Option<String>,
+    /// Compat mode: the sender keeps the session in its own sessionStorage.
+    session_only: bool,
+}
 
 /// The token in use.
 #[derive(Debug, Clone)]
@@ -641,7 +657,7 @@ impl Inner {
             .into_iter()
             .find_map(|area| self.ports.storage.get(area, keys::USER).map(|v| (area, v)));
         let Some((area, text)) = found else {
-            return self.signed_out_quietly();
+            return self.ask_open_tabs();
         };
         let stored = match StoredUser::parse(&text) {
             Ok(s) => s,
@@ -706,6 +722,26 @@ impl Inner {
         st.remove(Area::Session, keys::PROFILE);
         st.remove(Area::Local, keys::NOT_REMEMBERED);
         st.remove(Area::BrowserSession, keys::BROWSER_SESSION);
+    }
+
+    /// Compat mode, nothing in this tab's storage: a session that is not remembered lives only in
+    /// the sessionStorage of the tabs that have it, so ask them; one that answers within
+    /// `OFFER_WAIT_MS` shares it (adopted like any broadcast token), else this tab is signed out.
+    fn ask_open_tabs(self: &Rc<Self>) {
+        self.ports.tabs.post(&TabMessage::SessionWanted {
+            from: self.tab_id.clone(),
+        });
+        let inner = self.clone();
+        self.ports.spawner.spawn(Box::pin(async move {
+            inner.ports.sleeper.sleep(OFFER_WAIT_MS).await;
+            let waiting = {
+                let st = inner.st.borrow();
+                st.status == SessionStatus::Restoring && st.active.is_none()
+            };
+            if waiting {
+                inner.signed_out_quietly();
+            }
+        }));
     }
 
     fn restore_cookie(self: &Rc<Self>) {
@@ -1255,17 +1291,7 @@ impl Inner {
         let msg = match ev {
             SessionEvent::LoggedIn { .. } | SessionEvent::Refreshed { adopted: false, .. } => {
                 let Some(a) = &st.active else { return };
-                if a.area == Some(Area::Session) {
-                    return;
-                }
-                TabMessage::TokenUpdated {
-                    from: self.tab_id.clone(),
-                    generation: a.generation,
-                    access_token: a.access.clone(),
-                    timeline: a.timeline.clone(),
-                    user: a.user.clone(),
-                    login: matches!(ev, SessionEvent::LoggedIn { .. }),
-                }
+                Self::token_message(&self.tab_id, a, matches!(ev, SessionEvent::LoggedIn { .. }))
             }
             SessionEvent::LoggedOut { reason } => TabMessage::LoggedOut {
                 from: self.tab_id.clone(),
@@ -1275,6 +1301,20 @@ impl Inner {
         };
         drop(st);
         self.ports.tabs.post(&msg);
+    }
+
+    /// The broadcast of `a`: the access token, and in compat mode its refresh token and area.
+    fn token_message(tab_id: &str, a: &Active, login: bool) -> TabMessage {
+        TabMessage::TokenUpdated {
+            from: tab_id.to_owned(),
+            generation: a.generation,
+            access_token: a.access.clone(),
+            timeline: a.timeline.clone(),
+            user: a.user.clone(),
+            login,
+            refresh_token: a.area.and(a.refresh.clone()),
+            session_only: a.area == Some(Area::Session),
+        }
     }
 
     fn adopt_from_storage(self: &Rc<Self>) {
@@ -1289,23 +1329,27 @@ impl Inner {
         let Some(generation) = stored.generation else {
             return;
         };
-        self.adopt(
+        self.adopt(News {
             generation,
-            stored.access_token.clone(),
-            stored.timeline.clone(),
-            stored.user_info(),
-            false,
-        );
+            access: stored.access_token.clone(),
+            timeline: stored.timeline.clone(),
+            user: stored.user_info(),
+            login: false,
+            refresh_token: stored.refresh_token.clone(),
+            session_only: false,
+        });
     }
 
-    fn adopt(
-        self: &Rc<Self>,
-        generation: u64,
-        access: String,
-        timeline: Option<Timeline>,
-        user: UserInfo,
-        login: bool,
-    ) {
+    fn adopt(self: &Rc<Self>, news: News) {
+        let News {
+            generation,
+            access,
+            timeline,
+            user,
+            login,
+            refresh_token,
+            session_only,
+        } = news;
         let now = self.now();
         let event = {
             let mut st = self.st.borrow_mut();
@@ -1316,14 +1360,6 @@ impl Inner {
             {
                 return;
             }
-            if st
-                .active
-                .as_ref()
-                .is_some_and(|a| a.area == Some(Area::Session))
-            {
-                // A tab-only session is this tab's own business.
-                return;
-            }
             let acceptable = match &st.status {
                 SessionStatus::SignedIn | SessionStatus::Restoring => true,
                 SessionStatus::SignedOut { .. } => login,
@@ -1332,14 +1368,24 @@ impl Inner {
                 return;
             }
             let was_signed_in = st.status == SessionStatus::SignedIn;
+            // Compat mode: this tab's session stays where it is (or, new here, goes where the
+            // sender keeps it); the refresh token comes with the message or from localStorage.
+            let area =
+                (!self.cookie_mode()).then(|| match st.active.as_ref().and_then(|a| a.area) {
+                    Some(area) => area,
+                    None if session_only => Area::Session,
+                    None => Area::Local,
+                });
             let refresh = if self.cookie_mode() {
                 None
             } else {
-                self.ports
-                    .storage
-                    .get(Area::Local, keys::USER)
-                    .and_then(|t| StoredUser::parse(&t).ok())
-                    .and_then(|u| u.refresh_token)
+                refresh_token.or_else(|| {
+                    self.ports
+                        .storage
+                        .get(Area::Local, keys::USER)
+                        .and_then(|t| StoredUser::parse(&t).ok())
+                        .and_then(|u| u.refresh_token)
+                })
             };
             if let Some(tl) = &timeline {
                 st.clock_offset = tl.clock_offset_ms;
@@ -1352,7 +1398,7 @@ impl Inner {
                 timeline,
                 obtained_at: now,
                 user: user.clone(),
-                area: (!self.cookie_mode()).then_some(Area::Local),
+                area,
             });
             st.status = SessionStatus::SignedIn;
             st.message = None;
@@ -1374,10 +1420,33 @@ impl Inner {
                 }
             }
         };
+        // A session kept in this tab's own sessionStorage: write the adopted tokens there.
+        self.persist_tab_only();
         self.emit(event);
         self.st.borrow_mut().adopting = false;
         self.changes.notify();
         Inner::reschedule(self);
+    }
+
+    /// Compat mode, a session in this tab's sessionStorage: stores the tab's current tokens.
+    fn persist_tab_only(&self) {
+        let st = self.st.borrow();
+        let Some(a) = st.active.as_ref().filter(|a| a.area == Some(Area::Session)) else {
+            return;
+        };
+        let stored = StoredUser {
+            id: id_value(&a.user.id),
+            username: a.user.username.clone(),
+            email: a.user.email.clone(),
+            roles: a.user.roles.clone(),
+            access_token: a.access.clone(),
+            refresh_token: a.refresh.clone(),
+            generation: Some(a.generation),
+            timeline: a.timeline.clone(),
+        };
+        if let Ok(text) = serde_json::to_string(&stored) {
+            self.ports.storage.set(Area::Session, keys::USER, &text);
+        }
     }
 
     fn on_tab_message(self: &Rc<Self>, msg: TabMessage) {
@@ -1391,9 +1460,18 @@ impl Inner {
                 timeline,
                 user,
                 login,
+                refresh_token,
+                session_only,
                 ..
             } => {
-                if generation <= self.st.borrow().generation {
+                let (known, asking) = {
+                    let st = self.st.borrow();
+                    let asking = st.status == SessionStatus::Restoring && st.active.is_none();
+                    (st.generation, asking)
+                };
+                // A tab still asking for a session takes the current one, whatever generation
+                // it has seen counted in storage.
+                if generation < known || (generation == known && !asking) {
                     return;
                 }
                 if access_token.is_empty() {
@@ -1405,18 +1483,32 @@ impl Inner {
                     }
                     return;
                 }
-                self.adopt(generation, access_token, timeline, user, login);
+                self.adopt(News {
+                    generation,
+                    access: access_token,
+                    timeline,
+                    user,
+                    login,
+                    refresh_token,
+                    session_only,
+                });
             }
-            TabMessage::LoggedOut { reason, .. } => {
-                let skip = {
+            TabMessage::SessionWanted { .. } => {
+                // Only a session no other tab can read from storage needs offering.
+                let offer = {
                     let st = self.st.borrow();
                     st.active
                         .as_ref()
-                        .is_some_and(|a| a.area == Some(Area::Session))
+                        .filter(|a| {
+                            st.status == SessionStatus::SignedIn && a.area == Some(Area::Session)
+                        })
+                        .map(|a| Self::token_message(&self.tab_id, a, true))
                 };
-                if skip {
-                    return;
+                if let Some(msg) = offer {
+                    self.ports.tabs.post(&msg);
                 }
+            }
+            TabMessage::LoggedOut { reason, .. } => {
                 let message = format!(
                     "{} ({})",
                     LogoutReason::OtherTab.describe(),

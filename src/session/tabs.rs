@@ -8,6 +8,8 @@ use super::types::{LogoutReason, Timeline, UserInfo};
 /// A message between tabs of the same origin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
+// Messages live for one post or one receipt, one at a time: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum TabMessage {
     /// A new access token (after sign-in or refresh).
     TokenUpdated {
@@ -23,6 +25,20 @@ pub enum TabMessage {
         user: UserInfo,
         /// True for a sign-in (signed-out tabs adopt only these, never a stray refresh).
         login: bool,
+        /// Compat mode: the refresh token that goes with it (it lives in script-readable
+        /// storage there anyway), so tabs whose session is in their own sessionStorage ("remember
+        /// me" off) keep presenting the newest one instead of an ancestor.
+        #[serde(default)]
+        refresh_token: Option<String>,
+        /// Compat mode: the session lives in each tab's sessionStorage (not remembered).
+        #[serde(default)]
+        session_only: bool,
+    },
+    /// A tab that starts without a session asks whether an open tab has one it keeps only in its
+    /// own storage (compat mode, "remember me" off); such a tab answers with `TokenUpdated`.
+    SessionWanted {
+        /// Sender's tab id.
+        from: String,
     },
     /// The session ended in the sender tab.
     LoggedOut {
@@ -37,7 +53,9 @@ impl TabMessage {
     /// The sending tab.
     pub fn from(&self) -> &str {
         match self {
-            TabMessage::TokenUpdated { from, .. } | TabMessage::LoggedOut { from, .. } => from,
+            TabMessage::TokenUpdated { from, .. }
+            | TabMessage::LoggedOut { from, .. }
+            | TabMessage::SessionWanted { from } => from,
         }
     }
 }
