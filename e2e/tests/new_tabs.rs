@@ -1,10 +1,10 @@
 //! Tabs opened the ways people open them — a typed URL or bookmark, Ctrl+click on a link,
-//! `window.open` — share the session in cookie mode whether "remember me" was on or off, and
-//! sign out together with the first tab within 1 s (SECURITY.md).
+//! `window.open` — share the session in cookie and compatibility modes whether "remember me" was
+//! on or off, and sign out together with the first tab within 1 s (SECURITY.md).
 
 use std::time::{Duration, Instant};
 
-use e2e::{wait_for, Browser, Page, Server, ServerOptions, DEMO_PASSWORD};
+use e2e::{dist_with_config, wait_for, Browser, Page, Server, ServerOptions, DEMO_PASSWORD};
 
 /// Waits until `page` is signed in on a protected page and shows its content.
 async fn signed_in_on_user_board(page: &Page, who: &str) {
@@ -21,8 +21,20 @@ async fn signed_in_on_user_board(page: &Page, who: &str) {
     .await;
 }
 
-async fn every_way_of_opening_a_tab_shares_the_session(remember: bool) {
-    let server = Server::start(ServerOptions::default()).await;
+async fn every_way_of_opening_a_tab_shares_the_session(remember: bool, compat: bool) {
+    // Compatibility mode: the same build with another config.json (tokens in web storage).
+    let dist = compat.then(|| {
+        dist_with_config(&serde_json::json!({
+            "apiBase": "",
+            "tokenHeader": "x-access-token",
+            "storageMode": "compat",
+        }))
+    });
+    let server = Server::start(ServerOptions {
+        static_dir: dist.as_ref().map(|d| d.path().to_path_buf()),
+        ..ServerOptions::default()
+    })
+    .await;
     let browser = Browser::start().await;
     let first = browser.session(&server.url()).await;
     first.sign_in("user", DEMO_PASSWORD, remember).await;
@@ -58,16 +70,26 @@ async fn every_way_of_opening_a_tab_shares_the_session(remember: bool) {
     }
     let took = clicked.elapsed();
     eprintln!(
-        "remember {remember}: three new tabs shared the session; all out {took:?} after the click"
+        "remember {remember}, compat {compat}: three new tabs shared the session; all out {took:?} after the click"
     );
 }
 
 #[tokio::test]
 async fn new_tabs_share_a_session_that_is_not_remembered() {
-    every_way_of_opening_a_tab_shares_the_session(false).await;
+    every_way_of_opening_a_tab_shares_the_session(false, false).await;
 }
 
 #[tokio::test]
 async fn new_tabs_share_a_remembered_session() {
-    every_way_of_opening_a_tab_shares_the_session(true).await;
+    every_way_of_opening_a_tab_shares_the_session(true, false).await;
+}
+
+#[tokio::test]
+async fn compat_mode_new_tabs_share_a_session_that_is_not_remembered() {
+    every_way_of_opening_a_tab_shares_the_session(false, true).await;
+}
+
+#[tokio::test]
+async fn compat_mode_new_tabs_share_a_remembered_session() {
+    every_way_of_opening_a_tab_shares_the_session(true, true).await;
 }
