@@ -148,6 +148,48 @@ fn network_error_during_refresh_keeps_session() {
 /// recognises a rotated token whose successor was never presented and hands out that same
 /// successor again: the session goes on. (The imitation had no such case: it revoked the family
 /// for any second presentation.)
+/// The case: the server rotated, the answer was lost, and the network then stayed away
+/// long enough that the retry reaches the server more than 20 s later (well past the 5 s grace
+/// window): the server hands out the same successor again and the session goes on.
+#[test]
+fn a_lost_refresh_answer_retried_after_twenty_seconds_keeps_the_session() {
+    use session_api::metrics::RefreshOutcome;
+    let (w, t) = cookie_world();
+    w.script_refresh(Scripted::LostAnswer);
+    // Backoff 0.75, 1.5, 3, 6, 12 s: the fifth retry, the first to get through, leaves ~23 s on.
+    for _ in 0..4 {
+        w.script_refresh(Scripted::Network);
+    }
+    let lost_at = w.now();
+    let e = t.engine.clone();
+    let _ = w.block_on(async move { e.refresh().await }, 1_000.0);
+    w.advance(40_000.0);
+    let recovered_at = t
+        .events
+        .borrow()
+        .iter()
+        .find(|(_, e)| *e == SessionEvent::Recovered)
+        .map(|(at, _)| *at)
+        .unwrap_or_else(|| panic!("no recovery: {:?}", t.events.borrow()));
+    assert!(
+        recovered_at - lost_at > 20_000.0,
+        "the retry reached the server {} ms after the lost answer",
+        recovered_at - lost_at
+    );
+    assert_eq!(w.real().refreshes(RefreshOutcome::Ok), 1, "rotated once");
+    assert_eq!(
+        w.real().refreshes(RefreshOutcome::Repeated),
+        1,
+        "the same successor handed out again"
+    );
+    assert_eq!(w.real().refreshes(RefreshOutcome::ReuseDetected), 0);
+    assert_eq!(t.engine.status(), SessionStatus::SignedIn);
+    assert_eq!(t.logged_out_count(), 0);
+    let api = t.api.clone();
+    let r = w.block_on(async move { api.get_text(paths::TEST_USER).await }, 1_000.0);
+    assert_eq!(r.as_deref(), Ok("User Content."));
+}
+
 #[test]
 fn refresh_whose_answer_was_lost_is_retried_and_the_session_goes_on() {
     let (w, t) = cookie_world();
