@@ -32,6 +32,7 @@ on_both_backends!(
     an_ancestor_presented_after_its_successor_was_used_revokes_the_family,
     an_ancestor_presented_within_grace_gets_the_active_token,
     an_ended_sessions_access_token_is_refused_at_once,
+    a_new_sign_in_replaces_the_browsers_old_family,
     refresh_errors_use_the_contract_messages_without_internals,
     rotation_never_extends_the_absolute_lifetime,
     idle_refresh_token_expires,
@@ -1123,6 +1124,40 @@ async fn cross_site_refresh_and_signout_are_rejected_and_nothing_rotates(b: Back
     let r = app.refresh_cookie(&c, &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(app.state.metrics().refresh_count(RefreshOutcome::Grace), 0);
+}
+
+/// Signing in again from a browser that still holds a live family's refresh cookie (the
+/// session-end notice's "Sign in again") replaces that family instead of orphaning it.
+async fn a_new_sign_in_replaces_the_browsers_old_family(b: Backend) {
+    let app = TestApp::new(&b).await;
+    app.signup("vera").await;
+    let first = app.signin_cookie("vera").await;
+    let old = first.refresh_cookie_value().unwrap();
+    let old_sid = v_sid(&app, &s(&first.json(), "accessToken"));
+    let again = app
+        .send(
+            "POST",
+            "/api/auth/signin",
+            &[
+                ("x-refresh-transport", "cookie"),
+                ("cookie", &format!("__Host-refresh={old}")),
+            ],
+            Some(json!({"username": "vera", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(
+        app.state.db().family_revoked(&old_sid).await.unwrap(),
+        Some(true)
+    );
+    assert_eq!(app.refresh_cookie(&old, &[]).await.status, 403);
+    let new = again.refresh_cookie_value().unwrap();
+    assert_eq!(app.refresh_cookie(&new, &[]).await.status, 200);
+    let listed = app
+        .get_with_token("/api/auth/sessions", &s(&again.json(), "accessToken"))
+        .await
+        .json();
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 1, "{listed}");
 }
 
 async fn cookie_family_cannot_be_refreshed_in_body_mode(b: Backend) {

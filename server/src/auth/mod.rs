@@ -142,6 +142,22 @@ async fn signin(
         Transport::Body
     };
     let now = st.now_ms();
+    // A browser holds one refresh cookie: signing in again (the session-end notice, another
+    // account) replaces the family the old cookie belongs to, which would otherwise live on,
+    // orphaned, until it expired.
+    if transport == Transport::Cookie {
+        if let [old] = refresh_cookies(&headers).as_slice() {
+            if plausible_refresh_token(old) {
+                if let Some(family) = st
+                    .db()
+                    .revoke_family_of_token(&hash_refresh_token(old), Transport::Cookie, now)
+                    .await?
+                {
+                    tracing::info!(family, "family replaced by a new sign-in");
+                }
+            }
+        }
+    }
     let family_id = random_id(16);
     let token = new_refresh_token();
     let expires_at = now.saturating_add(st.settings().refresh_ttl_ms);
