@@ -183,23 +183,11 @@ struct Ctx {
 }
 
 fn b64url_json(part: &str) -> Option<serde_json::Value> {
-    use std::collections::HashMap;
-    let table: HashMap<u8, u32> =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (*c, i as u32))
-            .collect();
-    let (mut bits, mut n, mut out) = (0u32, 0, Vec::new());
-    for c in part.bytes() {
-        bits = bits << 6 | table.get(&c)?;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    serde_json::from_slice(&out).ok()
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn is_uuid_v4(s: &str) -> bool {
