@@ -31,21 +31,35 @@ pub fn left_text(ms: f64) -> String {
 pub fn SessionEndNotice() -> Html {
     let session = use_session();
     let now = use_state(js_sys::Date::now);
+    let notice_ms = session.engine().config().session_end_notice_secs * 1000.0;
+    let ends_at = session.timeline().and_then(|t| t.family_ends_at_ms);
     {
-        // A clock for the countdown: one tick a second while mounted.
+        // One timer at a time: each second while the notice counts down, else one wake-up when
+        // it is due (at most an hour ahead, then again), none when there is no end to announce.
         let now = now.clone();
-        use_effect_with((), move |_| {
-            let tick =
-                gloo_timers::callback::Interval::new(1_000, move || now.set(js_sys::Date::now()));
-            move || drop(tick)
-        });
+        use_effect_with(
+            (ends_at, notice_ms, *now),
+            move |&(ends_at, notice_ms, at)| {
+                let delay = match (ends_at, session_end_notice(at, ends_at, notice_ms)) {
+                    (_, Some(_)) => Some(1_000.0),
+                    (Some(end), None) if notice_ms > 0.0 => {
+                        Some((end - notice_ms - at).clamp(1_000.0, 3_600_000.0))
+                    }
+                    _ => None,
+                };
+                let timer = delay.map(|ms| {
+                    gloo_timers::callback::Timeout::new(ms as u32, move || {
+                        now.set(js_sys::Date::now())
+                    })
+                });
+                move || drop(timer)
+            },
+        );
     }
     let open = use_state(|| false);
     let busy = use_state(|| false);
     let error = use_state(|| None::<String>);
     let password = use_node_ref();
-    let notice_ms = session.engine().config().session_end_notice_secs * 1000.0;
-    let ends_at = session.timeline().and_then(|t| t.family_ends_at_ms);
     let (Some(left), SessionStatus::SignedIn, Some(user)) = (
         session_end_notice(*now, ends_at, notice_ms),
         session.status(),

@@ -319,11 +319,7 @@ impl Engine {
     }
     /// Whether the current session was signed in with "remember me" (it outlives the browser).
     pub fn remembered(&self) -> bool {
-        let st = self.0.st.borrow();
-        match st.active.as_ref().and_then(|a| a.area) {
-            Some(area) => area == Area::Local,
-            None => !self.0.not_remembered(),
-        }
+        self.0.remembered(self.0.st.borrow().active.as_ref())
     }
 
     // ---- verbs ---------------------------------------------------------------------------
@@ -716,6 +712,15 @@ impl Inner {
             || st.get(Area::Session, keys::PROFILE).is_some()
     }
 
+    /// Whether the session `a` (or, before one is active, the one storage describes) was signed
+    /// in with "remember me": compat mode by the `user` object's area, cookie mode by the flag.
+    fn remembered(&self, a: Option<&Active>) -> bool {
+        match a.and_then(|a| a.area) {
+            Some(area) => area == Area::Local,
+            None => !self.not_remembered(),
+        }
+    }
+
     fn forget_profile(&self) {
         let st = &self.ports.storage;
         st.remove(Area::Local, keys::PROFILE);
@@ -973,15 +978,8 @@ impl Inner {
                 let (user, area, remember) = {
                     let st = self.st.borrow();
                     match &st.active {
-                        // Compat mode keeps the `user` object's area; cookie mode keeps the
-                        // session's "remember me" choice (see `not_remembered`).
-                        Some(a) => {
-                            let remember = match a.area {
-                                Some(area) => area != Area::Session,
-                                None => !self.not_remembered(),
-                            };
-                            (a.user.clone(), a.area, remember)
-                        }
+                        // The session keeps its area and its "remember me" choice.
+                        Some(a) => (a.user.clone(), a.area, self.remembered(Some(a))),
                         None => {
                             // Cookie-mode restore: the profile hint says who.
                             let profile = [Area::Local, Area::Session].into_iter().find_map(|ar| {
@@ -991,7 +989,7 @@ impl Inner {
                                     .and_then(|t| parse_profile(&t).ok())
                             });
                             match profile {
-                                Some(p) => (p, None, !self.not_remembered()),
+                                Some(p) => (p, None, self.remembered(None)),
                                 None => return Err(FailureKind::NoSession),
                             }
                         }
@@ -1121,10 +1119,10 @@ impl Inner {
             let generation = st.generation.max(self.stored_generation()) + 1;
             st.generation = generation;
             st.active = Some(Active {
-                access: access.clone(),
-                refresh: refresh.clone(),
+                access,
+                refresh,
                 generation,
-                timeline: timeline.clone(),
+                timeline,
                 obtained_at: timing.received_at_ms,
                 user: user.clone(),
                 area,
@@ -1167,24 +1165,7 @@ impl Inner {
                     Area::Local
                 };
                 storage.remove(other, keys::USER);
-                let stored = StoredUser {
-                    id: id_value(&user.id),
-                    username: user.username.clone(),
-                    email: user.email.clone(),
-                    roles: user.roles.clone(),
-                    access_token: access,
-                    refresh_token: refresh,
-                    generation: Some(generation),
-                    timeline: self
-                        .st
-                        .borrow()
-                        .active
-                        .as_ref()
-                        .and_then(|x| x.timeline.clone()),
-                };
-                if let Ok(text) = serde_json::to_string(&stored) {
-                    storage.set(a, keys::USER, &text);
-                }
+                self.persist_compat();
             }
         }
         if login {
@@ -1420,18 +1401,21 @@ impl Inner {
                 }
             }
         };
-        // A session kept in this tab's own sessionStorage: write the adopted tokens there.
-        self.persist_tab_only();
+        // A session kept in this tab's own sessionStorage: write the adopted tokens there (a
+        // session in localStorage was written there by the tab that obtained it).
+        if self.st.borrow().active.as_ref().and_then(|a| a.area) == Some(Area::Session) {
+            self.persist_compat();
+        }
         self.emit(event);
         self.st.borrow_mut().adopting = false;
         self.changes.notify();
         Inner::reschedule(self);
     }
 
-    /// Compat mode, a session in this tab's sessionStorage: stores the tab's current tokens.
-    fn persist_tab_only(&self) {
+    /// Compat mode: writes the active session as the tutorial's `user` object into its area.
+    fn persist_compat(&self) {
         let st = self.st.borrow();
-        let Some(a) = st.active.as_ref().filter(|a| a.area == Some(Area::Session)) else {
+        let Some((a, area)) = st.active.as_ref().and_then(|a| Some((a, a.area?))) else {
             return;
         };
         let stored = StoredUser {
@@ -1445,7 +1429,7 @@ impl Inner {
             timeline: a.timeline.clone(),
         };
         if let Ok(text) = serde_json::to_string(&stored) {
-            self.ports.storage.set(Area::Session, keys::USER, &text);
+            self.ports.storage.set(area, keys::USER, &text);
         }
     }
 
