@@ -303,6 +303,26 @@ fn server_error_and_429_are_transient_and_429_honours_retry_after() {
     assert_eq!(t.logged_out_count(), 0);
 }
 
+/// Scripts `answer` for the next `scripted` refreshes of `t`, then makes `tries` refreshes
+/// (more than `scripted`: the rest reach the real server); their results.
+fn refresh_with_answers(
+    w: &World,
+    t: &Tab,
+    answer: &Scripted,
+    scripted: usize,
+    tries: usize,
+) -> Vec<Result<(), FailureKind>> {
+    for _ in 0..scripted {
+        w.script_refresh(answer.clone());
+    }
+    (0..tries)
+        .map(|_| {
+            let e = t.engine.clone();
+            w.block_on(async move { e.refresh().await }, 1_000.0)
+        })
+        .collect()
+}
+
 /// The refresh answers that end the session and the ones that keep it, as stated in
 /// `classify_refresh_status`: 408/429/5xx keep it; 401/403 (with or without a code) and OAuth's
 /// 400 invalid_grant end it at once, with the reason the code names; any other answer that
@@ -347,9 +367,7 @@ fn refresh_answers_are_classified_as_fatal_transient_or_unexpected() {
     ];
     for (answer, reason) in fatal {
         let (w, t) = cookie_world();
-        w.script_refresh(answer.clone());
-        let e = t.engine.clone();
-        let r = w.block_on(async move { e.refresh().await }, 1_000.0);
+        let r = refresh_with_answers(&w, &t, &answer, 1, 1).remove(0);
         assert!(
             matches!(r, Err(FailureKind::Rejected { .. })),
             "{answer:?}: {r:?}"
@@ -371,12 +389,7 @@ fn refresh_answers_are_classified_as_fatal_transient_or_unexpected() {
     ];
     for answer in transient {
         let (w, t) = cookie_world();
-        for _ in 0..5 {
-            w.script_refresh(answer.clone());
-        }
-        for _ in 0..5 {
-            let e = t.engine.clone();
-            let r = w.block_on(async move { e.refresh().await }, 1_000.0);
+        for r in refresh_with_answers(&w, &t, &answer, 5, 5) {
             assert!(r.is_err(), "{answer:?}");
         }
         assert_eq!(
@@ -395,26 +408,14 @@ fn refresh_answers_are_classified_as_fatal_transient_or_unexpected() {
     for answer in unexpected {
         // Two in a row, then a success: the session goes on and the count starts again.
         let (w, t) = cookie_world();
-        for _ in 0..2 {
-            w.script_refresh(answer.clone());
-        }
-        for _ in 0..3 {
-            let e = t.engine.clone();
-            let _ = w.block_on(async move { e.refresh().await }, 1_000.0);
-        }
+        refresh_with_answers(&w, &t, &answer, 2, 3);
         assert_eq!(
             t.engine.status(),
             SessionStatus::SignedIn,
             "{answer:?} twice"
         );
         // Three in a row: retrying is not going to change it.
-        for _ in 0..3 {
-            w.script_refresh(answer.clone());
-        }
-        for _ in 0..3 {
-            let e = t.engine.clone();
-            let _ = w.block_on(async move { e.refresh().await }, 1_000.0);
-        }
+        refresh_with_answers(&w, &t, &answer, 3, 3);
         assert_eq!(
             t.engine.status(),
             SessionStatus::SignedOut {

@@ -259,15 +259,15 @@ async fn refresh(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let refused = |st: &AppState, outcome, status, message, code| {
+    // Every refusal of a refresh is the contract's 403 with its message, plus our code.
+    let refused = |st: &AppState, outcome, message, code| {
         st.metrics().refresh(outcome);
-        ApiError::Refused(status, message, code)
+        ApiError::Refused(StatusCode::FORBIDDEN, message, code)
     };
     let required = |st: &AppState| {
         refused(
             st,
             RefreshOutcome::Invalid,
-            StatusCode::FORBIDDEN,
             messages::REFRESH_REQUIRED,
             codes::REFRESH_REQUIRED,
         )
@@ -276,7 +276,6 @@ async fn refresh(
         refused(
             st,
             RefreshOutcome::Invalid,
-            StatusCode::FORBIDDEN,
             messages::REFRESH_NOT_IN_DB,
             codes::REFRESH_UNKNOWN,
         )
@@ -330,7 +329,6 @@ async fn refresh(
                 return Err(refused(
                     &st,
                     RefreshOutcome::Expired,
-                    StatusCode::FORBIDDEN,
                     messages::REFRESH_EXPIRED,
                     codes::REFRESH_EXPIRED,
                 ))
@@ -344,7 +342,6 @@ async fn refresh(
                 return Err(refused(
                     &st,
                     RefreshOutcome::Invalid,
-                    StatusCode::FORBIDDEN,
                     messages::REFRESH_NOT_IN_DB,
                     code,
                 ));
@@ -358,7 +355,6 @@ async fn refresh(
                 return Err(refused(
                     &st,
                     RefreshOutcome::ReuseDetected,
-                    StatusCode::FORBIDDEN,
                     messages::REFRESH_NOT_IN_DB,
                     codes::REFRESH_REUSED,
                 ));

@@ -31,25 +31,7 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Drive one scenario and print a markdown row.
-    Run {
-        #[arg(long)]
-        url: String,
-        #[arg(long)]
-        scenario: String,
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Stop after this many requests in total, whatever the time.
-        #[arg(long, default_value_t = 2_000_000)]
-        max_requests: u64,
-        /// Label printed in the first column (e.g. the database).
-        #[arg(long, default_value = "")]
-        label: String,
-        /// Share of requests (0..1) whose connection is reset while in flight.
-        #[arg(long, default_value_t = 0.0)]
-        hangup_share: f64,
-    },
+    Run(RunArgs),
     /// Bursts of refreshes reset mid-request, each followed by one sign-in.
     HangupBursts {
         #[arg(long)]
@@ -72,6 +54,28 @@ enum Cmd {
         #[arg(long)]
         database_url: String,
     },
+}
+
+/// `loadgen run`'s flags.
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    scenario: String,
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Stop after this many requests in total, whatever the time.
+    #[arg(long, default_value_t = 2_000_000)]
+    max_requests: u64,
+    /// Label printed in the first column (e.g. the database).
+    #[arg(long, default_value = "")]
+    label: String,
+    /// Share of requests (0..1) whose connection is reset while in flight.
+    #[arg(long, default_value_t = 0.0)]
+    hangup_share: f64,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -176,15 +180,16 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-async fn run(
-    url: String,
-    scenario: String,
-    concurrency: usize,
-    seconds: u64,
-    max_requests: u64,
-    label: String,
-    hangup_share: f64,
-) -> Result<(), String> {
+async fn run(args: RunArgs) -> Result<(), String> {
+    let RunArgs {
+        url,
+        scenario,
+        concurrency,
+        seconds,
+        max_requests,
+        label,
+        hangup_share,
+    } = args;
     if !(url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
         return Err("loadgen only drives loopback servers".into());
     }
@@ -542,26 +547,7 @@ async fn verify(url: String) -> Result<(), String> {
 async fn main() {
     let args = Args::parse();
     let res = match args.cmd {
-        Cmd::Run {
-            url,
-            scenario,
-            concurrency,
-            seconds,
-            max_requests,
-            label,
-            hangup_share,
-        } => {
-            run(
-                url,
-                scenario,
-                concurrency,
-                seconds,
-                max_requests,
-                label,
-                hangup_share,
-            )
-            .await
-        }
+        Cmd::Run(args) => run(args).await,
         Cmd::HangupBursts { url, bursts, size } => hangup_bursts(url, bursts, size).await,
         Cmd::Preload { database_url, rows } => preload(database_url, rows).await,
         Cmd::Verify { database_url } => verify(database_url).await,

@@ -439,12 +439,6 @@ impl Db {
             .await
     }
 
-    /// Finds a user by id.
-    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
-        self.unit(move |db| async move { db.user_by_id_inline(id).await })
-            .await
-    }
-
     /// What checking an access token needs, in one query: the user, and whether the session
     /// (family) the token was issued under is still live — not revoked, not past its end.
     pub async fn user_and_session(
@@ -628,17 +622,6 @@ impl Db {
             "SELECT id, username, email, password_hash, roles, password_changed_at FROM users WHERE username = $1",
         )
         .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(Self::user_from_row).transpose()
-    }
-
-    /// Finds a user by id.
-    async fn user_by_id_inline(&self, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT id, username, email, password_hash, roles, password_changed_at FROM users WHERE id = $1",
-        )
-        .bind(id)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(Self::user_from_row).transpose()
