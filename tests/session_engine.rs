@@ -546,10 +546,10 @@ fn offline_pauses_refresh_and_online_resumes() {
 fn sleep_past_expiry_wakes_to_exactly_one_refresh() {
     let (w, t) = cookie_world();
     w.sleep_jump(2.0 * 3_600_000.0);
-    // Everything wakes at once: visibility, focus, the overdue timer, the UI's queued calls.
+    // Everything wakes at once: visibility, focus, the overdue timer and wall-clock check, the
+    // UI's queued calls.
     t.engine.wake(WakeReason::Visible);
     t.engine.wake(WakeReason::Focus);
-    t.engine.wake(WakeReason::WallClock);
     let calls = fire_calls(&w, &t, 10);
     w.advance(2_000.0);
     let c = w.counts();

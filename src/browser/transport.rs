@@ -33,7 +33,6 @@ impl Transport for FetchTransport {
             let method = match req.method {
                 Method::Get => GlooMethod::GET,
                 Method::Post => GlooMethod::POST,
-                Method::Put => GlooMethod::PUT,
                 Method::Delete => GlooMethod::DELETE,
             };
             let mut builder = RequestBuilder::new(&req.url)

@@ -6,7 +6,7 @@ use gloo_timers::callback::Timeout;
 use yew::prelude::*;
 
 use crate::hooks::use_session::{use_session, use_session_events};
-use crate::session::{LogoutReason, SessionEvent, SessionStatus};
+use crate::session::{LogoutReason, SessionEvent};
 
 /// How a toast looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub fn toast_for(event: &SessionEvent, debug: bool) -> Option<(ToastKind, String
     use ToastKind::*;
     Some(match event {
         SessionEvent::LoggedIn { username } => (Success, format!("Signed in as {username}.")),
+        // A session found on load is not news to the user.
+        SessionEvent::Restored { .. } => return None,
         SessionEvent::Degraded => (
             Warning,
             "Offline — retrying. Your session is kept.".to_string(),
@@ -101,16 +103,11 @@ impl Reducible for ToastList {
 pub fn Toasts() -> Html {
     let session = use_session();
     let debug = session.engine().config().debug_toasts;
-    // A silent restore after a reload also reports LoggedIn; it is not news to the user.
-    let restoring = session.status() == SessionStatus::Restoring;
     let list = use_reducer(ToastList::default);
     let counter = use_mut_ref(|| 0u64);
     {
         let list = list.clone();
         use_session_events(Callback::from(move |(_, event): (f64, SessionEvent)| {
-            if restoring && matches!(event, SessionEvent::LoggedIn { .. }) {
-                return;
-            }
             if let Some((kind, text)) = toast_for(&event, debug) {
                 let id = {
                     let mut c = counter.borrow_mut();

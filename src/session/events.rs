@@ -16,6 +16,12 @@ pub enum SessionEvent {
         /// Who.
         username: String,
     },
+    /// A session that already existed was found when the tab started (the silent refresh, the
+    /// stored session, or another tab's): not news to the user, unlike [`LoggedIn`](Self::LoggedIn).
+    Restored {
+        /// Who.
+        username: String,
+    },
     /// A new access token is in use.
     Refreshed {
         /// The engine's generation of the new token.
@@ -43,6 +49,7 @@ impl SessionEvent {
     pub fn describe(&self) -> String {
         match self {
             SessionEvent::LoggedIn { username } => format!("Signed in as {username}"),
+            SessionEvent::Restored { username } => format!("Session of {username} restored"),
             SessionEvent::Refreshed {
                 generation,
                 adopted: false,

@@ -62,8 +62,6 @@ pub enum Method {
     Get,
     /// POST
     Post,
-    /// PUT
-    Put,
     /// DELETE
     Delete,
 }

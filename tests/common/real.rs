@@ -97,7 +97,6 @@ fn method(m: Method) -> axum::http::Method {
     match m {
         Method::Get => axum::http::Method::GET,
         Method::Post => axum::http::Method::POST,
-        Method::Put => axum::http::Method::PUT,
         Method::Delete => axum::http::Method::DELETE,
     }
 }

@@ -350,7 +350,6 @@ impl TutorialServer {
                 let verb = match m {
                     Method::Get => "GET",
                     Method::Post => "POST",
-                    Method::Put => "PUT",
                     Method::Delete => "DELETE",
                 };
                 html(

@@ -1,0 +1,363 @@
+//! The single-flight refresh. In this tab, one shared future: every caller joins it. Across tabs,
+//! the lease lock: the holder refreshes and broadcasts before releasing; a tab that gets the lock
+//! and finds a newer generation (in storage, or by a broadcast on its way) adopts it instead of
+//! spending — with rotation, burning — the refresh token. The answer is classified by
+//! [`verdict`] and applied by [`answered`], both pure.
+
+use std::rc::Rc;
+
+use futures::future::{FutureExt, LocalBoxFuture};
+
+use api_types::{headers, paths, RefreshRequest, RefreshResponse};
+
+use super::super::claims::read_claims;
+use super::super::error::{classify_refresh_status, FailureKind};
+use super::super::events::SessionEvent;
+use super::super::policy::{self, TokenTiming};
+use super::super::ports::Area;
+use super::super::time::parse_http_date;
+use super::super::types::{LogoutReason, UserInfo};
+use super::logout::{self, Tell};
+use super::persist::{self as store, stored_generation};
+use super::state::{Effect, Got, Obtained, Phase, State, Trouble};
+use super::{Inner, RefreshResult, ADOPT_WAIT_MS, LEASE_MS, LOCK_POLL_MS};
+
+/// What a failed refresh means.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Verdict {
+    /// Keep the session, retry later.
+    Transient,
+    /// End the session for this reason.
+    End(LogoutReason),
+    /// The session is gone already: nothing to do.
+    Void,
+}
+
+/// Classifies `kind`; `unexpected`: unexpected answers in a row before this one;
+/// `family_ended`: the session's absolute end has passed.
+pub(crate) fn verdict(kind: &FailureKind, unexpected: u32, family_ended: bool) -> Verdict {
+    if *kind == FailureKind::NoSession {
+        return Verdict::Void;
+    }
+    let kept_coming =
+        kind.is_unexpected_answer() && unexpected + 1 >= policy::MAX_UNEXPECTED_ANSWERS;
+    if kind.is_transient() && !kept_coming {
+        return Verdict::Transient;
+    }
+    Verdict::End(match kind {
+        FailureKind::Rejected {
+            code: Some(code), ..
+        } => match code.as_str() {
+            "refresh_token_reused" => LogoutReason::ReuseDetected,
+            "refresh_token_expired" => LogoutReason::Expired,
+            _ if family_ended => LogoutReason::Expired,
+            _ => LogoutReason::RefreshRejected,
+        },
+        // Servers without codes (the tutorial's): read the message.
+        FailureKind::Rejected { message, .. } => {
+            let m = message.to_ascii_lowercase();
+            if m.contains("reuse") || m.contains("revoked") {
+                LogoutReason::ReuseDetected
+            } else if m.contains("expired") || family_ended {
+                LogoutReason::Expired
+            } else {
+                LogoutReason::RefreshRejected
+            }
+        }
+        // Unexpected answers that kept coming (see MAX_UNEXPECTED_ANSWERS).
+        _ => LogoutReason::RefreshRejected,
+    })
+}
+
+/// Whether the session's absolute end (the server's `refreshExpiresIn`) has passed. The browser
+/// drops the refresh cookie then (its `Max-Age` is the same remaining lifetime), so the server's
+/// refusal says "no refresh token" rather than "expired", though expiry is why.
+fn family_ended(st: &State, now: f64) -> bool {
+    st.token()
+        .and_then(|t| t.timeline.as_ref())
+        .and_then(|t| t.family_ends_at_ms)
+        .is_some_and(|end| now >= end)
+}
+
+/// A refresh's answer, and what the shell read for it.
+pub(crate) struct Answer {
+    pub result: Result<(RefreshResponse, TokenTiming), FailureKind>,
+    /// Cookie-mode restore: who the profile hint says is signed in.
+    pub profile: Option<UserInfo>,
+    /// Whether the session is remembered (cookie mode: storage's flag).
+    pub remembered: bool,
+    pub stored_generation: u64,
+    pub jitter: f64,
+}
+
+/// Applies a refresh's answer: a new token, a transient failure (session kept, backoff), or the
+/// end of the session. `epoch`: the epoch the refresh started under (a result from another is
+/// void: signed out or in again meanwhile).
+pub(crate) fn answered(
+    st: &mut State,
+    a: Answer,
+    epoch: u64,
+    now: f64,
+) -> (RefreshResult, Vec<Effect>) {
+    if st.epoch != epoch {
+        return (Err(FailureKind::NoSession), Vec::new());
+    }
+    let kind = match a.result {
+        Ok((resp, timing)) => {
+            // The session keeps its area, its "remember me" choice and, when the answer carries
+            // no new refresh token (a non-rotating server), its refresh token.
+            let (mut user, area, remember, refresh, got) = match st.token() {
+                Some(t) => {
+                    let remember = t.area.map_or(a.remembered, |ar| ar == Area::Local);
+                    (
+                        t.user.clone(),
+                        t.area,
+                        remember,
+                        t.refresh.clone(),
+                        Got::Refresh,
+                    )
+                }
+                None => match a.profile {
+                    Some(p) => (p, None, a.remembered, None, Got::Restore),
+                    None => return (Err(FailureKind::NoSession), Vec::new()),
+                },
+            };
+            if let Ok(f) = read_claims(&resp.access_token) {
+                if !f.custom.roles.is_empty() {
+                    user.roles = f.custom.roles;
+                }
+            }
+            let obtained = Obtained {
+                access: resp.access_token,
+                refresh: resp.refresh_token.or(refresh),
+                user,
+                timing,
+                area,
+                remember,
+                got,
+            };
+            let (gen, effects) = st.install(obtained, a.stored_generation);
+            return (Ok(gen), effects);
+        }
+        Err(kind) => kind,
+    };
+    let unexpected = st.trouble().map_or(0, |t| t.unexpected);
+    match verdict(&kind, unexpected, family_ended(st, now)) {
+        Verdict::Void => (Err(kind), Vec::new()),
+        Verdict::Transient => {
+            let was_degraded = st.degraded();
+            let retry_after = match &kind {
+                FailureKind::RateLimited { retry_after_ms } => *retry_after_ms,
+                _ => None,
+            };
+            if let Some(slot) = st.trouble_mut() {
+                let (failures, unexpected) =
+                    slot.as_ref().map_or((0, 0), |t| (t.failures, t.unexpected));
+                let failures = failures + 1;
+                *slot = Some(Trouble {
+                    failures,
+                    unexpected: unexpected + u32::from(kind.is_unexpected_answer()),
+                    retry_at: Some(now + policy::backoff_ms(failures, a.jitter, retry_after)),
+                    last: kind.clone(),
+                });
+            }
+            let mut effects = vec![Effect::Emit(SessionEvent::RefreshFailed(kind.clone()))];
+            if !was_degraded {
+                effects.push(Effect::Emit(SessionEvent::Degraded));
+            }
+            effects.push(Effect::Reschedule);
+            (Err(kind), effects)
+        }
+        Verdict::End(reason) => {
+            let mut effects = vec![Effect::Emit(SessionEvent::RefreshFailed(kind.clone()))];
+            let tell = Tell {
+                server: false,
+                tabs: true,
+            };
+            effects.extend(logout::end(st, reason, None, tell));
+            (Err(kind), effects)
+        }
+    }
+}
+
+impl Inner {
+    /// Single-flight: a newer generation than `base` already in use -> done; a refresh of this
+    /// epoch in flight -> join it; else start one.
+    pub(super) fn refresh_from(
+        self: &Rc<Self>,
+        base: u64,
+    ) -> LocalBoxFuture<'static, RefreshResult> {
+        let epoch = {
+            let st = self.st.borrow();
+            match &st.phase {
+                Phase::SignedIn { token, .. } if token.generation > base => {
+                    return futures::future::ready(Ok(token.generation)).boxed_local()
+                }
+                Phase::SignedOut { .. } => {
+                    return futures::future::ready(Err(FailureKind::NoSession)).boxed_local()
+                }
+                _ => st.epoch,
+            }
+        };
+        let mut flight = self.flight.borrow_mut();
+        if let Some((_, e, f)) = &flight.inflight {
+            if *e == epoch {
+                return f.clone().boxed_local();
+            }
+        }
+        flight.seq += 1;
+        let seq = flight.seq;
+        let inner = self.clone();
+        let fut = async move {
+            let r = Inner::run_refresh(&inner, base, epoch).await;
+            let mut flight = inner.flight.borrow_mut();
+            if flight.inflight.as_ref().is_some_and(|(s, _, _)| *s == seq) {
+                flight.inflight = None;
+            }
+            r
+        }
+        .boxed_local()
+        .shared();
+        flight.inflight = Some((seq, epoch, fut.clone()));
+        fut.boxed_local()
+    }
+
+    /// A refresh of the current epoch is in flight in this tab.
+    pub(super) fn refreshing(&self) -> bool {
+        let epoch = self.st.borrow().epoch;
+        self.flight
+            .borrow()
+            .inflight
+            .as_ref()
+            .is_some_and(|(_, e, _)| *e == epoch)
+    }
+
+    fn adopted_since(&self, base: u64) -> Option<u64> {
+        self.st
+            .borrow()
+            .token()
+            .filter(|t| t.generation > base)
+            .map(|t| t.generation)
+    }
+
+    async fn run_refresh(self: &Rc<Self>, base: u64, epoch: u64) -> RefreshResult {
+        let start = self.now();
+        let mut locked = false;
+        loop {
+            if let Some(g) = self.adopted_since(base) {
+                return Ok(g);
+            }
+            if self.st.borrow().epoch != epoch {
+                return Err(FailureKind::NoSession);
+            }
+            if self
+                .ports
+                .lock
+                .try_acquire(&self.tab_id, self.now(), LEASE_MS)
+                .await
+            {
+                locked = true;
+                break;
+            }
+            if self.now() - start >= LEASE_MS {
+                // The holder's lease ran out (tab frozen or killed mid-refresh): go on without.
+                break;
+            }
+            self.ports.sleeper.sleep(LOCK_POLL_MS).await;
+        }
+        self.changes.notify();
+        // Another tab may have refreshed just before we got the lock; its broadcast can still be
+        // on its way.
+        if stored_generation(&*self.ports.storage) > base.max(self.st.borrow().generation) {
+            if !self.cookie_mode() {
+                self.adopt_from_storage();
+            }
+            let wait_start = self.now();
+            while self.adopted_since(base).is_none() && self.now() - wait_start < ADOPT_WAIT_MS {
+                self.ports.sleeper.sleep(LOCK_POLL_MS).await;
+            }
+            if let Some(g) = self.adopted_since(base) {
+                if locked {
+                    self.ports.lock.release(&self.tab_id);
+                }
+                self.changes.notify();
+                return Ok(g);
+            }
+        }
+        let result = self.send_refresh().await;
+        // Apply (and broadcast) before releasing, so a tab waiting for the lock finds the news.
+        let storage = &*self.ports.storage;
+        let answer = Answer {
+            result,
+            profile: store::profile(storage),
+            remembered: !store::not_remembered(storage),
+            stored_generation: stored_generation(storage),
+            jitter: self.ports.random.next_f64(),
+        };
+        let (result, effects) = answered(&mut self.st.borrow_mut(), answer, epoch, self.now());
+        self.run(effects);
+        if locked {
+            self.ports.lock.release(&self.tab_id);
+        }
+        self.changes.notify();
+        result
+    }
+
+    /// The refresh request and its answer, read.
+    async fn send_refresh(self: &Rc<Self>) -> Result<(RefreshResponse, TokenTiming), FailureKind> {
+        let refresh_token = if self.cookie_mode() {
+            None
+        } else {
+            // Storage is the source of truth in compat mode: another tab may have rotated it.
+            let (area, own) = {
+                let st = self.st.borrow();
+                let t = st.token();
+                (
+                    t.and_then(|t| t.area).unwrap_or(Area::Local),
+                    t.and_then(|t| t.refresh.clone()),
+                )
+            };
+            let from_storage =
+                store::stored_user(&*self.ports.storage, area).and_then(|u| u.refresh_token);
+            Some(from_storage.or(own).ok_or(FailureKind::NoSession)?)
+        };
+        let body = serde_json::to_string(&RefreshRequest { refresh_token }).unwrap_or_default();
+        let mut req = self.post(paths::REFRESH, body);
+        if self.cookie_mode() {
+            req.headers.push((
+                headers::REFRESH_TRANSPORT.into(),
+                headers::REFRESH_TRANSPORT_COOKIE.into(),
+            ));
+            // "Remember me" off: the rotated cookie stays a browser-session cookie.
+            if store::not_remembered(&*self.ports.storage) {
+                req.headers.push((
+                    headers::REFRESH_PERSIST.into(),
+                    headers::REFRESH_PERSIST_SESSION.into(),
+                ));
+            }
+        }
+        self.st.borrow_mut().stats.refresh_requests += 1;
+        let sent_at = self.now();
+        let resp = self.ports.transport.send(req).await?;
+        let received_at = self.now();
+        let date = resp.header("date").and_then(parse_http_date);
+        if !(200..300).contains(&resp.status) {
+            let offset = self.st.borrow().clock_offset;
+            let server_now = date.unwrap_or(received_at + offset);
+            return Err(classify_refresh_status(&resp, server_now));
+        }
+        let parsed: RefreshResponse =
+            serde_json::from_str(&resp.body).map_err(|_| FailureKind::Decode)?;
+        let facts = read_claims(&parsed.access_token).map_err(|_| FailureKind::Decode)?;
+        let timing = TokenTiming {
+            sent_at_ms: sent_at,
+            received_at_ms: received_at,
+            date_header_ms: date,
+            iat_ms: facts.iat_ms,
+            exp_ms: facts.exp_ms,
+            expires_in_s: parsed.expires_in,
+            refresh_expires_in_s: parsed.refresh_expires_in,
+        };
+        Ok((parsed, timing))
+    }
+}
