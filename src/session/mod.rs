@@ -11,14 +11,19 @@
 //! a newer generation adopts it instead of refreshing. "Sent with an older token" is decided by
 //! generation, never by comparing token strings. Refresh times come from `expiresIn` (or `exp`
 //! corrected by a clock offset estimated from `Date` or `iat`), with a margin of
-//! `min(60 s, 10 %)` of the lifetime and a minimum interval between refreshes. Network errors,
-//! timeouts, 5xx and 429 are transient (session kept, "degraded", backoff with jitter, 429 waits
-//! for `Retry-After`, offline pauses); only a 401/403 on the refresh itself, or a retried request
-//! refused again, ends the session, once. Every change is published on the [`EventBus`]; the Yew
-//! store, toasts, the inspector and cross-tab sync are all subscribers.
+//! `min(60 s, 10 %)` of the lifetime and a minimum interval between refreshes. Refresh answers
+//! are classified in one place (`error::classify_refresh_status`, `engine::refresh::verdict`): no
+//! answer, timeouts, 408, 429 and 5xx are transient (session kept, "degraded", backoff with
+//! jitter, 429 waits for `Retry-After`, offline pauses); a 401/403 on the refresh itself, OAuth's
+//! 400 `invalid_grant`, or a retried request refused again ends the session, once; any other
+//! answer retrying cannot change (another 4xx, an unreadable 200) is retried and ends the session
+//! after `policy::MAX_UNEXPECTED_ANSWERS` in a row. The engine's decisions are pure transitions
+//! (see [`engine`]); every change is published on the [`EventBus`], to which the Yew store, the
+//! toasts and the inspector subscribe, and what the other tabs must hear is an explicit effect
+//! of the transition that decided it.
 //!
 //! ```text
-//!              restore ok / login / TokenUpdated{login} from another tab
+//!         Restored: stored session / silent refresh ok / another tab's token
 //!  +-----------+ ------------------------------------------------+
 //!  | Restoring |                                                  v
 //!  +-----------+                                     +------------------------+
