@@ -117,6 +117,40 @@ fn tabs_with_expired_tokens_and_queued_calls_refresh_once_across_tabs() {
 }
 
 #[test]
+fn four_tabs_in_separate_processes_refresh_once() {
+    // The tab granted the lock next may not yet see that the holder refreshed: neither its
+    // storage write nor its broadcast has reached that tab when the lock does. It must wait for
+    // the news, not spend (with rotation: burn) the refresh token a second time.
+    for mode in [StorageMode::Cookie, StorageMode::Compat] {
+        for lag_ms in [1.0, 5.0, 40.0, 60.0, 80.0, 99.0, 150.0] {
+            let w = World::new(Flavor::SessionApi);
+            let tabs: Vec<Tab> = (0..4).map(|_| w.open_tab(config(mode))).collect();
+            w.login(&tabs[0], "alice");
+            w.advance(100.0);
+            w.separate_processes(lag_ms);
+            w.sleep_jump(3_600_000.0);
+            let calls: Vec<_> = tabs
+                .iter()
+                .map(|t| {
+                    let api = t.api.clone();
+                    w.spawn(async move { api.get_text(paths::TEST_USER).await })
+                })
+                .collect();
+            w.advance(5_000.0);
+            let what = format!("{mode:?}, storage and messages {lag_ms} ms late");
+            assert_eq!(w.counts().refresh, 1, "{what}");
+            assert_no_refresh_token_presented_twice(&w, &what);
+            assert!(
+                calls.iter().all(|c| matches!(&*c.borrow(), Some(Ok(_)))),
+                "{what}"
+            );
+            let gens: Vec<u64> = tabs.iter().map(|t| t.engine.generation()).collect();
+            assert!(gens.iter().all(|g| *g == gens[0]), "{what}: {gens:?}");
+        }
+    }
+}
+
+#[test]
 fn tab_killed_holding_lock_does_not_block_refresh() {
     let (w, a, b) = two_signed_in_tabs(Flavor::SessionApi, StorageMode::Cookie);
     w.kill(&a);

@@ -144,8 +144,41 @@ impl Random for HalfRandom {
 // ---- storage ---------------------------------------------------------------------------------
 
 pub struct FakeStorage {
+    /// localStorage as the last write left it (what a test inspects).
     pub local: Rc<RefCell<HashMap<String, String>>>,
     pub session: RefCell<HashMap<String, String>>,
+    /// Whose storage this is, and how the other tabs' writes reach it (see [`Lag`]).
+    tab: String,
+    lag: Rc<Lag>,
+}
+
+/// Tabs in separate processes: Chromium gives each renderer its own copy of localStorage, which
+/// sees another tab's write only a moment later, and BroadcastChannel delivers a moment later
+/// too, in no fixed order with the Web Lock the writer releases. With `ms` > 0 a tab reads its
+/// own writes at once and other tabs' writes `ms` after they were made; messages arrive `ms`
+/// after they were posted. 0 (the default): one shared copy, messages at once.
+pub struct Lag {
+    pub ms: Cell<f64>,
+    clock: Rc<FakeClock>,
+    /// localStorage when the lag was set, and every write since: (when, who, key, value).
+    base: RefCell<HashMap<String, String>>,
+    writes: RefCell<Vec<(f64, String, String, Option<String>)>>,
+}
+
+impl Lag {
+    fn read(&self, tab: &str, key: &str) -> Option<String> {
+        let now = self.clock.now_ms();
+        let ms = self.ms.get();
+        let writes = self.writes.borrow();
+        let seen = writes
+            .iter()
+            .rev()
+            .find(|(at, who, k, _)| k == key && (who == tab || at + ms <= now));
+        match seen {
+            Some((.., v)) => v.clone(),
+            None => self.base.borrow().get(key).cloned(),
+        }
+    }
 }
 
 impl FakeStorage {
@@ -171,8 +204,32 @@ impl FakeStorage {
 /// map under this prefix, so every tab sees them and `World::close_browser` drops them.
 pub const BROWSER_SESSION_PREFIX: &str = "browser-session-cookie:";
 
+impl FakeStorage {
+    fn local_key(&self, area: Area, key: &str) -> Option<String> {
+        match area {
+            Area::Local => Some(key.to_owned()),
+            Area::BrowserSession => Some(format!("{BROWSER_SESSION_PREFIX}{key}")),
+            Area::Session => None,
+        }
+    }
+    fn log(&self, area: Area, key: &str, value: Option<&str>) {
+        if self.lag.ms.get() > 0.0 {
+            if let Some(k) = self.local_key(area, key) {
+                let at = self.lag.clock.now_ms();
+                let entry = (at, self.tab.clone(), k, value.map(str::to_owned));
+                self.lag.writes.borrow_mut().push(entry);
+            }
+        }
+    }
+}
+
 impl KeyValueStore for FakeStorage {
     fn get(&self, area: Area, key: &str) -> Option<String> {
+        if self.lag.ms.get() > 0.0 {
+            if let Some(k) = self.local_key(area, key) {
+                return self.lag.read(&self.tab, &k);
+            }
+        }
         match area {
             Area::Local => self.local.borrow().get(key).cloned(),
             Area::Session => self.session.borrow().get(key).cloned(),
@@ -184,6 +241,7 @@ impl KeyValueStore for FakeStorage {
         }
     }
     fn set(&self, area: Area, key: &str, value: &str) {
+        self.log(area, key, Some(value));
         match area {
             Area::Local => self.local.borrow_mut().insert(key.into(), value.into()),
             Area::Session => self.session.borrow_mut().insert(key.into(), value.into()),
@@ -194,6 +252,7 @@ impl KeyValueStore for FakeStorage {
         };
     }
     fn remove(&self, area: Area, key: &str) {
+        self.log(area, key, None);
         match area {
             Area::Local => self.local.borrow_mut().remove(key),
             Area::Session => self.session.borrow_mut().remove(key),
@@ -217,6 +276,8 @@ pub struct FakeNet {
     pub posted: RefCell<Vec<TabMessage>>,
     /// Behave like the storage-event fallback: tokens are stripped from messages.
     pub strip_tokens: Cell<bool>,
+    /// Tabs in separate processes (see [`Lag`]).
+    pub lag: Rc<Lag>,
 }
 
 struct TabPort {
@@ -245,12 +306,19 @@ impl CrossTab for TabPort {
             .filter(|(id, _)| *id != self.id && !self.net.dead.borrow().contains(id))
             .map(|(_, r)| r.clone())
             .collect();
+        let lag = self.net.lag.ms.get();
         for r in targets {
             let msg = msg.clone();
             // Delivered asynchronously, as BroadcastChannel does.
+            let delivery = (lag > 0.0).then(|| self.net.lag.clock.sleep(lag));
             self.net
                 .spawner
-                .spawn_local(async move { r(msg) })
+                .spawn_local(async move {
+                    if let Some(d) = delivery {
+                        d.await;
+                    }
+                    r(msg)
+                })
                 .expect("pool alive");
         }
     }
@@ -696,6 +764,12 @@ impl World {
         let clock = FakeClock::new();
         let pool = LocalPool::new();
         let spawner = pool.spawner();
+        let lag = Rc::new(Lag {
+            ms: Cell::new(0.0),
+            clock: clock.clone(),
+            base: RefCell::new(HashMap::new()),
+            writes: RefCell::new(Vec::new()),
+        });
         let net = Rc::new(FakeNet {
             receivers: RefCell::new(Vec::new()),
             lock: RefCell::new(None),
@@ -703,6 +777,7 @@ impl World {
             spawner: spawner.clone(),
             posted: RefCell::new(Vec::new()),
             strip_tokens: Cell::new(false),
+            lag,
         });
         let wire = Rc::new(Wire {
             backend: backend(clock.clone()),
@@ -798,6 +873,8 @@ impl World {
         let storage = Rc::new(FakeStorage {
             local: self.local.clone(),
             session: RefCell::new(HashMap::new()),
+            tab: id.clone(),
+            lag: self.net.lag.clone(),
         });
         let transport = Rc::new(TabTransport {
             wire: self.wire.clone(),
@@ -856,6 +933,15 @@ impl World {
     pub fn kill(&self, tab: &Tab) {
         self.net.dead.borrow_mut().insert(tab.id.clone());
         tab.transport.dead.set(true);
+    }
+
+    /// From now on the tabs run as if in separate processes: each sees the others' localStorage
+    /// writes, and receives their messages, `ms` later (see [`Lag`]).
+    pub fn separate_processes(&self, ms: f64) {
+        let lag = &self.net.lag;
+        *lag.base.borrow_mut() = self.local.borrow().clone();
+        lag.writes.borrow_mut().clear();
+        lag.ms.set(ms);
     }
 
     /// Makes the lock held by `owner` never expire by itself (a Web Lock of a frozen tab).

@@ -20,7 +20,7 @@ use super::super::types::{LogoutReason, UserInfo};
 use super::logout::{self, Tell};
 use super::persist::{self as store, stored_generation};
 use super::state::{Effect, Got, Obtained, Phase, State, Trouble};
-use super::{Inner, RefreshResult, ADOPT_WAIT_MS, LEASE_MS, LOCK_POLL_MS};
+use super::{Inner, RefreshResult, ADOPT_POLL_MS, ADOPT_WAIT_MS, LEASE_MS, LOCK_POLL_MS};
 
 /// What a failed refresh means.
 #[derive(Debug, Clone, PartialEq)]
@@ -232,6 +232,11 @@ impl Inner {
             .is_some_and(|(_, e, _)| *e == epoch)
     }
 
+    /// Storage counts a generation newer than any this tab has seen since `base`.
+    fn newer_in_storage(&self, base: u64) -> bool {
+        stored_generation(&*self.ports.storage) > base.max(self.st.borrow().generation)
+    }
+
     fn adopted_since(&self, base: u64) -> Option<u64> {
         self.st
             .borrow()
@@ -243,6 +248,8 @@ impl Inner {
     async fn run_refresh(self: &Rc<Self>, base: u64, epoch: u64) -> RefreshResult {
         let start = self.now();
         let mut locked = false;
+        // Whether another tab held the lock while this one asked (it was refreshing).
+        let mut waited = false;
         loop {
             if let Some(g) = self.adopted_since(base) {
                 return Ok(g);
@@ -259,6 +266,7 @@ impl Inner {
                 locked = true;
                 break;
             }
+            waited = true;
             if self.now() - start >= LEASE_MS {
                 // The holder's lease ran out (tab frozen or killed mid-refresh): go on without.
                 break;
@@ -266,22 +274,29 @@ impl Inner {
             self.ports.sleeper.sleep(LOCK_POLL_MS).await;
         }
         self.changes.notify();
-        // Another tab may have refreshed just before we got the lock; its broadcast can still be
-        // on its way.
-        if stored_generation(&*self.ports.storage) > base.max(self.st.borrow().generation) {
-            if !self.cookie_mode() {
-                self.adopt_from_storage();
-            }
+        // A holder overtaken after its lease is frozen or dead: no news is coming from it.
+        let released = waited && self.now() - start < LEASE_MS;
+        // The tab that held the lock, or one that refreshed just before, may have a newer token
+        // whose storage write and broadcast have not reached this tab yet: tabs in separate
+        // processes see both a moment after the lock. Wait for them rather than spend (with
+        // rotation: burn) the refresh token a second time.
+        if released || self.newer_in_storage(base) {
             let wait_start = self.now();
-            while self.adopted_since(base).is_none() && self.now() - wait_start < ADOPT_WAIT_MS {
-                self.ports.sleeper.sleep(LOCK_POLL_MS).await;
-            }
-            if let Some(g) = self.adopted_since(base) {
-                if locked {
-                    self.ports.lock.release(&self.tab_id);
+            loop {
+                if !self.cookie_mode() && self.newer_in_storage(base) {
+                    self.adopt_from_storage();
                 }
-                self.changes.notify();
-                return Ok(g);
+                if let Some(g) = self.adopted_since(base) {
+                    if locked {
+                        self.ports.lock.release(&self.tab_id);
+                    }
+                    self.changes.notify();
+                    return Ok(g);
+                }
+                if self.now() - wait_start >= ADOPT_WAIT_MS {
+                    break;
+                }
+                self.ports.sleeper.sleep(ADOPT_POLL_MS).await;
             }
         }
         let result = self.send_refresh().await;
