@@ -160,10 +160,13 @@ pub struct FakeStorage {
 pub struct Lag {
     pub ms: Cell<f64>,
     clock: Rc<FakeClock>,
-    /// localStorage when the lag was set, and every write since: (when, who, key, value).
+    /// localStorage when the lag was set, and every write since.
     base: RefCell<HashMap<String, String>>,
-    writes: RefCell<Vec<(f64, String, String, Option<String>)>>,
+    writes: RefCell<Vec<Write>>,
 }
+
+/// One localStorage write: when, by which tab, the key, the value (`None`: removed).
+type Write = (f64, String, String, Option<String>);
 
 impl Lag {
     fn read(&self, tab: &str, key: &str) -> Option<String> {
