@@ -12,6 +12,7 @@
 //! beside the app's files (e2e/src/tutorial.rs), and `tutorial_fake_matches_the_record`
 //! (tests/session_engine.rs) checks it row by row against the record.
 
+mod express;
 mod token;
 
 use std::collections::HashMap;
@@ -23,20 +24,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use api_types::{headers, messages, paths, roles};
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use serde_json::{json, Value};
 
+use express::{error_page, express_headers, html, json_response, message};
+pub use express::{CORS_ALLOW_HEADERS, CORS_ORIGIN};
 pub use token::unsigned as unsigned_token;
 use token::Refusal;
 
-/// The one origin the tutorial's CORS setup names, whatever the request's Origin.
-pub const CORS_ORIGIN: &str = "http://localhost:8081";
-/// The headers its /api routes allow.
-pub const CORS_ALLOW_HEADERS: &str = "x-access-token, Origin, Content-Type, Accept";
 /// The tutorial's `config.secret`.
 const SECRET: &[u8] = b"bezkoder-secret-key";
 
@@ -279,59 +278,6 @@ impl Fake {
 /// Express answers its 404 page for a method a route does not have.
 fn express_route(route: MethodRouter<Fake>) -> MethodRouter<Fake> {
     route.fallback(cannot)
-}
-
-/// Every response of the tutorial's Express server carries these; its /api routes also name
-/// the headers they allow.
-async fn express_headers(req: Request, next: Next) -> Response {
-    let api = req.uri().path().starts_with("/api/");
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert("x-powered-by", HeaderValue::from_static("Express"));
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static(CORS_ORIGIN),
-    );
-    h.insert(header::VARY, HeaderValue::from_static("Origin"));
-    if api {
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static(CORS_ALLOW_HEADERS),
-        );
-    }
-    res
-}
-
-fn json_response(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-fn message(status: StatusCode, text: &str) -> Response {
-    json_response(status, json!({ "message": text }))
-}
-
-fn html(status: StatusCode, text: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        text.to_owned(),
-    )
-        .into_response()
-}
-
-/// Express's error page around `pre`.
-fn error_page(status: StatusCode, pre: &str) -> Response {
-    html(
-        status,
-        &format!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Error</title>\n</head>\n<body>\n<pre>{pre}</pre>\n</body>\n</html>\n"
-        ),
-    )
 }
 
 /// Express's 404 for routes that do not exist (the tutorial has no sign-out).
