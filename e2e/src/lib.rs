@@ -8,7 +8,8 @@
 //! - [`Browser`]: `chromedriver` on a free port; opens WebDriver sessions ([`Page`]). Windows of
 //!   one session share cookies, storage and `BroadcastChannel`, like the tabs of one browser.
 //! - [`Page`]: what a test does in a window: go to a path, type, click, read text, wait.
-//! - [`tutorial`]: a small fake of the tutorial backend's contract (compatibility scenarios).
+//! - [`tutorial`]: the fake of the tutorial's backend on a socket (compatibility scenarios).
+//! - [`js`]: the scripts run in the pages, one copy for the tests and the benchmark.
 //!
 //! The scenarios of issue 7 live in `tests/`: `session.rs` (1 sign-up/reload, 2 five lifetimes,
 //! 3 bursts on an expired token), `tabs.rs` (4 four tabs, 6 session ended elsewhere),
@@ -18,6 +19,7 @@
 //! `target/release/session-api`), then `cargo test -p e2e -- --test-threads=1`, or one test:
 //! `cargo test -p e2e --test tabs four_tabs`. `scripts/test` does both.
 
+pub mod js;
 pub mod tutorial;
 
 use std::collections::BTreeMap;
@@ -28,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
 use fantoccini::wd::{Capabilities, Locator, WindowHandle};
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
@@ -734,16 +737,20 @@ impl Page {
         .await
     }
 
+    /// The element `locator` finds in the window last focused, waiting up to 10 s for it.
+    async fn find(&self, locator: Locator<'_>, what: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(locator)
+            .await
+            .unwrap_or_else(|e| panic!("find {what}: {e}"))
+    }
+
     /// Types `text` into the element matching `selector`, like a person (key events).
     pub async fn type_into(&self, selector: &str, text: &str) {
         self.focus().await;
-        let e = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(selector))
-            .await
-            .unwrap_or_else(|e| panic!("find {selector}: {e}"));
+        let e = self.find(Locator::Css(selector), selector).await;
         e.send_keys(text)
             .await
             .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
@@ -752,13 +759,7 @@ impl Page {
     /// Clicks the element matching `selector` (waiting for it up to 10 s).
     pub async fn click(&self, selector: &str) {
         self.focus().await;
-        let e = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(selector))
-            .await
-            .unwrap_or_else(|e| panic!("find {selector}: {e}"));
+        let e = self.find(Locator::Css(selector), selector).await;
         e.click()
             .await
             .unwrap_or_else(|e| panic!("click {selector}: {e}"));
@@ -767,15 +768,8 @@ impl Page {
     /// Clicks the navigation's "Log out" button.
     pub async fn click_logout(&self) {
         self.focus().await;
-        let e = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::XPath(
-                "//nav[@aria-label='Main']//button[normalize-space()='Log out']",
-            ))
-            .await
-            .expect("the Log out button");
+        let xpath = "//nav[@aria-label='Main']//button[normalize-space()='Log out']";
+        let e = self.find(Locator::XPath(xpath), "the Log out button").await;
         e.click().await.expect("click Log out");
     }
 
@@ -800,14 +794,10 @@ impl Page {
     }
 
     /// The main navigation's link labelled `label`, waiting up to 10 s for it.
-    async fn nav_link(&self, label: &str) -> fantoccini::elements::Element {
+    async fn nav_link(&self, label: &str) -> Element {
         let xpath = format!("//nav[@aria-label='Main']//a[normalize-space()='{label}']");
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::XPath(&xpath))
+        self.find(Locator::XPath(&xpath), &format!("nav link {label}"))
             .await
-            .unwrap_or_else(|e| panic!("nav link {label}: {e}"))
     }
 
     /// Clicks the navigation link labelled `label` (Home / User / Moderator / Admin / …).
@@ -957,12 +947,7 @@ impl Page {
 
     /// The inspector's event log, oldest first.
     pub async fn event_log(&self) -> Vec<String> {
-        let v = self
-            .js(
-                "return [...document.querySelectorAll('[data-testid=event-log] li')].map(li => li.textContent);",
-                vec![],
-            )
-            .await;
+        let v = self.js(&format!("return {};", js::EVENT_LOG), vec![]).await;
         let mut items: Vec<String> = v
             .as_array()
             .map(|a| {
@@ -975,45 +960,26 @@ impl Page {
         items
     }
 
-    /// Clicks `fire-10` / `fire-50` and waits for that burst's result line, returning it.
-    /// A MutationObserver records the texts the result line goes through, so the result of an
-    /// earlier, identical burst is not taken for this one's.
+    /// Clicks `fire-10` / `fire-50` and waits for that burst's result line, returning it
+    /// (watched by [`js::WATCH_BURSTS`]).
     pub async fn fire(&self, k: usize) -> String {
-        self.js(
-            "window.__burst = []; \
-             if (!window.__burstObserver) { \
-               window.__burstObserver = new MutationObserver(() => { \
-                 const e = document.querySelector('[data-testid=burst-result]'); \
-                 const a = window.__burst; \
-                 if (e && a[a.length - 1] !== e.textContent) a.push(e.textContent); \
-               }); \
-               window.__burstObserver.observe(document.body, { subtree: true, childList: true, characterData: true }); \
-             }",
-            vec![],
-        )
-        .await;
+        self.js(js::WATCH_BURSTS, vec![]).await;
         self.click_instrument(&format!("[data-testid=fire-{k}]"))
             .await;
         self.burst_result(k).await
     }
 
     /// Waits for the result line ("K calls: X ok, Y failed") of the burst of `k` calls started
-    /// after the observer installed by [`Page::fire`] (or an equivalent) was reset.
+    /// after [`js::WATCH_BURSTS`] was last run in the page.
     pub async fn burst_result(&self, k: usize) -> String {
         wait_for(
             &format!("the burst of {k} calls to finish"),
             Duration::from_secs(30),
             || async {
-                self.js(
-                    "const a = window.__burst || []; \
-                     const i = a.findIndex(t => t.includes('in flight')); \
-                     if (i < 0) return null; \
-                     return a.slice(i + 1).find(t => t.startsWith(arguments[0])) || null;",
-                    vec![json!(format!("{k} calls: "))],
-                )
-                .await
-                .as_str()
-                .map(str::to_string)
+                self.js(js::BURST_RESULT, vec![json!(format!("{k} calls: "))])
+                    .await
+                    .as_str()
+                    .map(str::to_string)
             },
         )
         .await
@@ -1021,20 +987,19 @@ impl Page {
 
     /// Everything useful for a failure message: path, status, storage, event log.
     pub async fn diagnostics(&self) -> String {
-        let v = self
-            .js(
-                "const q = s => { const e = document.querySelector(s); return e ? e.textContent : null; }; \
-                 return { path: location.pathname + location.search, \
-                          status: q('[data-testid=insp-status]'), \
-                          notice: q('[data-testid=login-notice]'), \
-                          banner: q('[data-testid=offline-banner]'), \
-                          toasts: q('[data-testid=toasts]'), \
-                          local: Object.fromEntries(Object.entries(localStorage)), \
-                          session: Object.fromEntries(Object.entries(sessionStorage)), \
-                          log: [...document.querySelectorAll('[data-testid=event-log] li')].map(li => li.textContent).reverse() };",
-                vec![],
-            )
-            .await;
+        let script = format!(
+            "const q = s => {{ const e = document.querySelector(s); return e ? e.textContent : null; }}; \
+             return {{ path: location.pathname + location.search, \
+                      status: q('[data-testid=insp-status]'), \
+                      notice: q('[data-testid=login-notice]'), \
+                      banner: q('[data-testid=offline-banner]'), \
+                      toasts: q('[data-testid=toasts]'), \
+                      local: Object.fromEntries(Object.entries(localStorage)), \
+                      session: Object.fromEntries(Object.entries(sessionStorage)), \
+                      log: {}.reverse() }};",
+            js::EVENT_LOG
+        );
+        let v = self.js(&script, vec![]).await;
         serde_json::to_string_pretty(&v).unwrap_or_default()
     }
 }

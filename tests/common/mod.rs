@@ -6,7 +6,8 @@
 //! - `Flavor::SessionApi` is the REAL session-api (`real.rs`): `session_api::app(state)` in
 //!   process on a fresh SQLite file, its clock being this fake clock (plus a skew), reached
 //!   through `oneshot` the moment a request leaves the tab.
-//! - `Flavor::Tutorial` is a fake of the tutorial's Express backend (`tutorial.rs`), for the
+//! - `Flavor::Tutorial` is THE fake of the tutorial's Express backend (the `tutorial-fake` crate,
+//!   which the end-to-end tests serve too), in process the same way (`tutorial.rs`), for the
 //!   tutorial's contract only; `tutorial_fake_matches_the_record` (session_engine.rs) checks it
 //!   row by row against ../shared/TUTORIAL-BACKEND.md.
 //! - `Wire` is the browser's network stack between the tabs and either backend: one cookie jar

@@ -65,7 +65,7 @@ impl Drop for RealServer {
 }
 
 /// A response read into memory, header names lowercase, `Set-Cookie` included.
-fn to_response(status: u16, headers: &axum::http::HeaderMap, body: &[u8]) -> HttpResponse {
+pub fn to_response(status: u16, headers: &axum::http::HeaderMap, body: &[u8]) -> HttpResponse {
     HttpResponse {
         status,
         headers: headers
@@ -93,7 +93,7 @@ pub fn set_refresh_cookie(resp: &HttpResponse) -> Option<String> {
         .map(String::from)
 }
 
-fn method(m: Method) -> axum::http::Method {
+pub fn method(m: Method) -> axum::http::Method {
     match m {
         Method::Get => axum::http::Method::GET,
         Method::Post => axum::http::Method::POST,

@@ -1,4 +1,5 @@
-//! Checks the tutorial fake (`tutorial.rs`) against the record of the real Node backend,
+//! Checks THE tutorial fake (the `tutorial-fake` crate, which the e2e tests serve too, reached
+//! here through `tutorial.rs`) against the record of the real Node backend,
 //! ../shared/TUTORIAL-BACKEND.md, line by line: every row of the record's table must have a
 //! probe here (the request and case the row names), and the fake's answers must have the row's
 //! status and body shape, read from the record itself. The headers every response carries and
@@ -580,6 +581,13 @@ pub fn check_tutorial_fake_against_record() {
                     resp.header(name),
                     Some(value.as_str()),
                     "{what}: header {name}"
+                );
+            }
+            if row.body.contains("the connection is closed") {
+                assert_eq!(
+                    resp.header("connection"),
+                    Some("close"),
+                    "{what}: the connection is closed"
                 );
             }
         }

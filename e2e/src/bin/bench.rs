@@ -22,7 +22,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use e2e::{wait_for, Browser, Metrics, Page, Server, ServerOptions, DEMO_PASSWORD};
+use e2e::{js, wait_for, Browser, Metrics, Page, Server, ServerOptions, DEMO_PASSWORD};
 use serde_json::{json, Value};
 
 /// Chromium flag that makes `performance.memory` exact instead of bucketed.
@@ -34,48 +34,6 @@ const AMP_TTL: Duration = Duration::from_secs(4);
 const SESSION_TTL: Duration = Duration::from_secs(5);
 /// The long session's page fires 10 calls this often.
 const SESSION_FIRE_EVERY: Duration = Duration::from_secs(3);
-
-/// Injected with `Page.addScriptToEvaluateOnNewDocument` before any script of the page runs:
-/// records when `input[name=username]` is in the DOM, visible and enabled (`performance.now()`,
-/// i.e. ms since navigation start), captures the app's `WebAssembly.Memory` from trunk's
-/// `TrunkApplicationStarted` event, and logs every refresh request the page makes (resource
-/// timing, so the page's own fetch is untouched).
-const PROBE: &str = r#"(() => {
-  if (window.__bench) return;
-  const b = window.__bench = { inputReadyMs: null, refreshes: [], wasmMemory: null,
-                               visibility: [{ at: Date.now(), state: document.visibilityState }] };
-  document.addEventListener('visibilitychange', () =>
-    b.visibility.push({ at: Date.now(), state: document.visibilityState }));
-  const ready = () => {
-    if (b.inputReadyMs !== null) return true;
-    const e = document.querySelector('input[name=username]');
-    if (!e || e.disabled || e.offsetParent === null) return false;
-    const r = e.getBoundingClientRect();
-    if (r.width <= 0 || r.height <= 0) return false;
-    b.inputReadyMs = performance.now();
-    return true;
-  };
-  if (!ready()) {
-    const mo = new MutationObserver(() => { if (ready()) mo.disconnect(); });
-    mo.observe(document, { subtree: true, childList: true, attributes: true });
-    addEventListener('DOMContentLoaded', ready);
-    addEventListener('load', ready);
-  }
-  addEventListener('TrunkApplicationStarted', (e) => {
-    const w = e.detail && e.detail.wasm;
-    if (w && w.memory) b.wasmMemory = w.memory;
-  });
-  try {
-    new PerformanceObserver((list) => {
-      for (const en of list.getEntries()) {
-        if (en.name.includes('/api/auth/refreshtoken')) {
-          b.refreshes.push({ at: performance.timeOrigin + en.startTime,
-                             status: en.responseStatus === undefined ? null : en.responseStatus });
-        }
-      }
-    }).observe({ type: 'resource', buffered: true });
-  } catch (_) {}
-})();"#;
 
 /// The floor page: plain static HTML with one input, served by the same server.
 const FLOOR_HTML: &str = "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
@@ -231,7 +189,7 @@ async fn fresh_page(browser: &Browser, base: &str) -> Page {
 async fn install_probe(page: &Page) {
     page.cdp(
         "Page.addScriptToEvaluateOnNewDocument",
-        json!({ "source": PROBE }),
+        json!({ "source": js::PROBE }),
     )
     .await;
 }
@@ -242,14 +200,7 @@ async fn memory(page: &Page) -> (Option<f64>, Option<f64>) {
         page.cdp("HeapProfiler.collectGarbage", json!({})).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let v = page
-        .js(
-            "const b = window.__bench || {}; \
-             return { heap: performance.memory ? performance.memory.usedJSHeapSize : null, \
-                      wasm: b.wasmMemory ? b.wasmMemory.buffer.byteLength : null };",
-            vec![],
-        )
-        .await;
+    let v = page.js(js::MEMORY, vec![]).await;
     (v["heap"].as_f64(), v["wasm"].as_f64())
 }
 
@@ -328,24 +279,16 @@ async fn arm(page: &Page, k: usize, at_ms: f64) {
         )
         .await;
     } else {
-        page.js(
-            "const [k, at] = arguments; \
-             window.__burst = []; \
-             if (!window.__burstObserver) { \
-               window.__burstObserver = new MutationObserver(() => { \
-                 const e = document.querySelector('[data-testid=burst-result]'); \
-                 const a = window.__burst; \
-                 if (e && a[a.length - 1] !== e.textContent) a.push(e.textContent); \
-               }); \
-               window.__burstObserver.observe(document.body, { subtree: true, childList: true, characterData: true }); \
-             } \
-             setTimeout(() => { \
+        let script = format!(
+            "{} \
+             const [k, at] = arguments; \
+             setTimeout(() => {{ \
                window.__visibilityAtFire = document.visibilityState; \
                document.querySelector('[data-testid=fire-' + k + ']').click(); \
-             }, Math.max(0, at - Date.now()));",
-            vec![json!(k), json!(at_ms)],
-        )
-        .await;
+             }}, Math.max(0, at - Date.now()));",
+            js::WATCH_BURSTS
+        );
+        page.js(&script, vec![json!(k), json!(at_ms)]).await;
     }
 }
 
@@ -370,8 +313,11 @@ async fn failed_calls(page: &Page, k: usize) -> u64 {
         .await;
         return u64::from(outcome != "ok");
     }
-    let line = page.burst_result(k).await;
-    // "K calls: X ok, Y failed"
+    failed_of(&page.burst_result(k).await)
+}
+
+/// Y of a burst's result line "K calls: X ok, Y failed".
+fn failed_of(line: &str) -> u64 {
     line.rsplit_once(", ")
         .and_then(|(_, f)| f.trim_end_matches(" failed").trim().parse().ok())
         .unwrap_or_else(|| panic!("unexpected burst result {line:?}"))
@@ -610,11 +556,7 @@ async fn long_session(seconds: u64, tabs: usize) -> SessionFigures {
         if t0.elapsed() >= window {
             break;
         }
-        let line = page.fire(10).await;
-        let f: u64 = line
-            .rsplit_once(", ")
-            .and_then(|(_, f)| f.trim_end_matches(" failed").trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected burst result {line:?}"));
+        let f = failed_of(&page.fire(10).await);
         bursts += 1;
         calls += 10;
         failed += f;
