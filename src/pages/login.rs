@@ -6,9 +6,8 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::components::guard::after_login_target;
 use crate::hooks::use_session::use_session;
-use crate::route::Route;
+use crate::route::{after_login_target, Route};
 use crate::session::{ClientError, SessionStatus};
 
 #[derive(Deserialize, Default)]
