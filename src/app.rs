@@ -6,13 +6,14 @@ use std::rc::Rc;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+use crate::browser::config::load_config;
 use crate::components::inspector::{InspectorPage, InspectorToggle};
 use crate::components::nav::Nav;
 use crate::components::offline_banner::OfflineBanner;
 use crate::components::session_end::SessionEndNotice;
 use crate::components::session_provider::SessionProvider;
 use crate::components::toasts::Toasts;
-use crate::config::{load_config, AppConfig};
+use crate::config::AppConfig;
 use crate::pages;
 use crate::route::Route;
 
