@@ -5,8 +5,8 @@
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use crate::components::words::login_error_message;
 use crate::hooks::use_session::use_session;
-use crate::pages::login::login_error_message;
 use crate::session::{ClientError, SessionStatus};
 
 /// Milliseconds left when the notice is due: `Some(left)` once `now` is within `notice_ms` of

@@ -6,6 +6,7 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+use crate::components::words::login_error_message;
 use crate::hooks::use_session::use_session;
 use crate::route::{after_login_target, Route};
 use crate::session::{ClientError, SessionStatus};
@@ -125,25 +126,5 @@ pub fn LoginPage() -> Html {
             </form>
             <p class="muted">{ "No account yet? " }<Link<Route> to={Route::Register}>{ "Sign up" }</Link<Route>></p>
         </section>
-    }
-}
-
-/// What the login form says for a failed sign-in.
-pub fn login_error_message(e: &ClientError) -> String {
-    match e {
-        ClientError::Http { message, .. } | ClientError::Forbidden { message } => message.clone(),
-        ClientError::RateLimited {
-            retry_after: Some(s),
-        } => format!("Too many attempts. Try again in {} s.", s.ceil() as u64),
-        ClientError::RateLimited { retry_after: None } => {
-            "Too many attempts. Try again later.".into()
-        }
-        ClientError::Network | ClientError::Timeout => {
-            "The server could not be reached. Check your connection and try again.".into()
-        }
-        ClientError::Server { status } => {
-            format!("The server had a problem (HTTP {status}). Try again in a moment.")
-        }
-        other => other.to_string(),
     }
 }

@@ -6,6 +6,7 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+use crate::components::words::login_error_message;
 use crate::hooks::use_session::use_session;
 use crate::route::Route;
 use crate::session::{ClientError, SessionStatus};
@@ -93,10 +94,7 @@ pub fn RegisterPage() -> Html {
                 form.request(),
                 Callback::from(move |result: Result<String, ClientError>| {
                     busy.set(false);
-                    outcome.set(Some(result.map_err(|e| match e {
-                        ClientError::Http { message, .. } => message,
-                        other => crate::pages::login::login_error_message(&other),
-                    })));
+                    outcome.set(Some(result.map_err(|e| login_error_message(&e))));
                 }),
             );
         })
