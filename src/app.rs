@@ -1,18 +1,21 @@
-//! The root component: runtime config, router, session provider, layout and the route switch.
+//! The root component: runtime config, router, session provider, layout, and the `switch` that
+//! renders the page of each route.
 
 use std::rc::Rc;
 
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::components::inspector::InspectorToggle;
+use crate::browser::config::load_config;
+use crate::components::inspector::{InspectorPage, InspectorToggle};
 use crate::components::nav::Nav;
 use crate::components::offline_banner::OfflineBanner;
 use crate::components::session_end::SessionEndNotice;
 use crate::components::session_provider::SessionProvider;
 use crate::components::toasts::Toasts;
-use crate::config::{load_config, AppConfig};
-use crate::route::{switch, Route};
+use crate::config::AppConfig;
+use crate::pages;
+use crate::route::Route;
 
 /// The whole app: reads `config.json` (falling back to defaults), then mounts the session.
 #[function_component]
@@ -65,5 +68,21 @@ pub fn Layout() -> Html {
             <InspectorToggle />
             <Toasts />
         </>
+    }
+}
+
+/// Renders the page for a route.
+pub fn switch(route: Route) -> Html {
+    use pages::board::{Board, BoardPage};
+    match route {
+        Route::Root | Route::Home => html! { <pages::home::HomePage /> },
+        Route::Login => html! { <pages::login::LoginPage /> },
+        Route::Register => html! { <pages::register::RegisterPage /> },
+        Route::Profile => html! { <pages::profile::ProfilePage /> },
+        Route::UserBoard => html! { <BoardPage board={Board::User} /> },
+        Route::ModeratorBoard => html! { <BoardPage board={Board::Moderator} /> },
+        Route::AdminBoard => html! { <BoardPage board={Board::Admin} /> },
+        Route::Session => html! { <InspectorPage /> },
+        Route::NotFound => html! { <pages::not_found::NotFoundPage /> },
     }
 }

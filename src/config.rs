@@ -1,5 +1,6 @@
 //! Runtime configuration of the app, read from `/config.json` so that one build can talk to our
 //! server (cookie mode) or to the tutorial's backend (compatibility mode) without a rebuild.
+//! Types and pure parsing only: the fetch is `crate::browser::config::load_config`.
 
 use serde::{Deserialize, Serialize};
 
@@ -95,38 +96,55 @@ impl AppConfig {
         Ok(cfg)
     }
 
+    /// The configuration to start with, from what fetching `config.json` gave: its text, or why
+    /// there is none (`"answered 404"`). The app must still start (same-origin cookie mode is the
+    /// common deployment), so anything unusable yields the defaults and, as the second value, the
+    /// warning to print.
+    pub fn from_fetched(fetched: Result<String, String>) -> (AppConfig, Option<String>) {
+        match fetched.map(|text| AppConfig::from_json(&text)) {
+            Ok(Ok(cfg)) => (cfg, None),
+            Ok(Err(e)) => (AppConfig::default(), Some(format!("{e}; using defaults"))),
+            Err(why) => (
+                AppConfig::default(),
+                Some(format!("config.json {why}; using defaults")),
+            ),
+        }
+    }
+
     /// `api_base` joined with one of the contract's absolute paths.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.api_base, path)
     }
 }
 
-/// Fetches `/config.json`; a missing or broken file yields the defaults and a console warning,
-/// because the app must still start (same-origin cookie mode is the common deployment).
-pub async fn load_config() -> AppConfig {
-    let resp = match gloo_net::http::Request::get("/config.json").send().await {
-        Ok(r) => r,
-        Err(e) => {
-            gloo_console::warn!(format!("config.json not loaded ({e}); using defaults"));
-            return AppConfig::default();
-        }
-    };
-    if !resp.ok() {
-        gloo_console::warn!(format!(
-            "config.json answered {}; using defaults",
-            resp.status()
-        ));
-        return AppConfig::default();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_usable_document_is_taken_without_a_warning() {
+        let (cfg, warning) = AppConfig::from_fetched(Ok(r#"{"storageMode":"compat"}"#.into()));
+        assert_eq!(cfg.storage_mode, StorageMode::Compat);
+        assert_eq!(warning, None);
     }
-    match resp.text().await.map(|t| AppConfig::from_json(&t)) {
-        Ok(Ok(cfg)) => cfg,
-        Ok(Err(e)) => {
-            gloo_console::warn!(format!("{e}; using defaults"));
-            AppConfig::default()
-        }
-        Err(e) => {
-            gloo_console::warn!(format!("config.json unreadable ({e}); using defaults"));
-            AppConfig::default()
+
+    #[test]
+    fn a_missing_or_broken_file_falls_back_to_the_defaults_with_a_warning() {
+        let (cfg, warning) = AppConfig::from_fetched(Err("answered 404".into()));
+        assert_eq!(cfg, AppConfig::default());
+        assert_eq!(
+            warning.as_deref(),
+            Some("config.json answered 404; using defaults")
+        );
+        for broken in ["not json", r#"{"sessionEndNoticeSecs":-5}"#] {
+            let (cfg, warning) = AppConfig::from_fetched(Ok(broken.into()));
+            assert_eq!(cfg, AppConfig::default(), "{broken}");
+            let warning = warning.unwrap_or_default();
+            assert!(
+                warning.starts_with("invalid config.json: ")
+                    && warning.ends_with("; using defaults"),
+                "{broken}: {warning}"
+            );
         }
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! - `session`: the framework-free engine (no yew, no browser calls): state machine, claims,
 //!   scheduling, policies, error taxonomy, event bus, cross-tab protocol.
-//! - `browser`: the thin adapters that give the engine a real clock, storage, fetch, tabs, lock.
-//! - `api`: the one HTTP client (the interceptor) and per-resource functions.
+//! - `browser`: the thin adapters that give the engine a real clock, storage, fetch, tabs, lock,
+//!   and the fetch of `config.json`.
+//! - `config`: the runtime configuration's types and pure parsing.
+//! - `api`: the one HTTP client (the interceptor).
 //! - `hooks`, `components`, `pages`, `route`, `app`: the Yew app on top.
 
 pub mod api;

@@ -1,9 +1,7 @@
-//! The one place for routes: the `Routable` enum and the `switch` that renders them.
+//! The one place for routes: the `Routable` enum, its paths, and where sign-in may send the user
+//! back to. A leaf: it imports nothing of the app (the route → page `switch` is in `crate::app`).
 
-use yew::prelude::*;
 use yew_router::prelude::*;
-
-use crate::pages;
 
 /// Every page of the app. Unknown paths fall through to [`Route::NotFound`].
 #[derive(Clone, Debug, PartialEq, Eq, Routable)]
@@ -32,21 +30,18 @@ pub enum Route {
     NotFound,
 }
 
-/// Renders the page for a route.
-pub fn switch(route: Route) -> Html {
-    match route {
-        Route::Root | Route::Home => html! { <pages::home::HomePage /> },
-        Route::Login => html! { <pages::login::LoginPage /> },
-        Route::Register => html! { <pages::register::RegisterPage /> },
-        Route::Profile => html! { <pages::profile::ProfilePage /> },
-        Route::UserBoard => html! { <pages::board::BoardPage board={pages::board::Board::User} /> },
-        Route::ModeratorBoard => {
-            html! { <pages::board::BoardPage board={pages::board::Board::Moderator} /> }
-        }
-        Route::AdminBoard => {
-            html! { <pages::board::BoardPage board={pages::board::Board::Admin} /> }
-        }
-        Route::Session => html! { <crate::components::inspector::InspectorPage /> },
-        Route::NotFound => html! { <pages::not_found::NotFoundPage /> },
+/// Where to go after sign-in: the route of the `redirect` query value when it is a page of this
+/// app that a signed-in user visits, else the profile. A path, never a URL: no open redirect.
+pub fn after_login_target(redirect: Option<&str>) -> Route {
+    let Some(path) = redirect else {
+        return Route::Profile;
+    };
+    if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
+        return Route::Profile;
+    }
+    let bare = path.split(['?', '#']).next().unwrap_or(path);
+    match Route::recognize(bare) {
+        Some(Route::Login | Route::Register | Route::NotFound) | None => Route::Profile,
+        Some(route) => route,
     }
 }

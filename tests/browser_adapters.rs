@@ -309,12 +309,12 @@ fn storage_event_fallback_never_writes_the_token_and_leaves_nothing() {
 async fn load_config_reads_config_json_or_falls_back_to_defaults() {
     let (state, original) = mock_fetch("unused");
     assert_eq!(
-        yew_session::config::load_config().await,
+        yew_session::browser::config::load_config().await,
         AppConfig::default()
     );
     js_sys::Reflect::set(&state, &"config".into(), &"not json".into()).unwrap();
     assert_eq!(
-        yew_session::config::load_config().await,
+        yew_session::browser::config::load_config().await,
         AppConfig::default()
     );
     js_sys::Reflect::set(
@@ -324,7 +324,7 @@ async fn load_config_reads_config_json_or_falls_back_to_defaults() {
             .into(),
     )
     .unwrap();
-    let cfg = yew_session::config::load_config().await;
+    let cfg = yew_session::browser::config::load_config().await;
     restore_fetch(&original);
     assert_eq!(cfg.storage_mode, StorageMode::Compat);
     assert_eq!(cfg.token_header, yew_session::config::TokenHeader::Bearer);

@@ -1,7 +1,8 @@
-//! Host tests: every path of the tutorial app maps to the right route, unknown ones to NotFound.
+//! Host tests: every path of the tutorial app maps to the right route, unknown ones to NotFound,
+//! and sign-in returns only to a page of this app.
 
 use yew_router::Routable;
-use yew_session::route::Route;
+use yew_session::route::{after_login_target, Route};
 
 #[test]
 fn every_tutorial_path_is_recognised() {
@@ -26,5 +27,29 @@ fn every_tutorial_path_is_recognised() {
 fn unknown_paths_fall_back_to_not_found() {
     for path in ["/nope", "/admin/extra", "/profile/1/2"] {
         assert_eq!(Route::recognize(path), Some(Route::NotFound), "{path}");
+    }
+}
+
+#[test]
+fn sign_in_returns_to_the_guarded_page_that_sent_the_user() {
+    assert_eq!(after_login_target(Some("/admin")), Route::AdminBoard);
+    assert_eq!(after_login_target(Some("/user?x=1")), Route::UserBoard);
+    assert_eq!(after_login_target(None), Route::Profile);
+}
+
+#[test]
+fn sign_in_never_redirects_off_site_or_back_to_the_forms() {
+    for bad in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "//",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/login",
+        "/register",
+        "/no-such-page",
+        "",
+    ] {
+        assert_eq!(after_login_target(Some(bad)), Route::Profile, "{bad}");
     }
 }

@@ -1,35 +1,12 @@
-//! Host tests of the UI's pure decisions: where sign-in returns to, which events toast, the
-//! inspector's timeline geometry and wording, and what the login form says on failure.
+//! Host tests of the UI's pure decisions: which events toast, the inspector's timeline geometry
+//! and wording, and what the login form says on failure.
 
-use yew_session::components::guard::after_login_target;
 use yew_session::components::inspector::{bar_geometry, relative};
 use yew_session::components::toasts::{toast_for, ToastKind};
-use yew_session::pages::login::login_error_message;
-use yew_session::route::Route;
+use yew_session::components::words::{
+    event_words, failure_words, login_error_message, reason_words, status_words,
+};
 use yew_session::session::{ClientError, FailureKind, LogoutReason, SessionEvent, Timeline};
-
-#[test]
-fn sign_in_returns_to_the_guarded_page_that_sent_the_user() {
-    assert_eq!(after_login_target(Some("/admin")), Route::AdminBoard);
-    assert_eq!(after_login_target(Some("/user?x=1")), Route::UserBoard);
-    assert_eq!(after_login_target(None), Route::Profile);
-}
-
-#[test]
-fn sign_in_never_redirects_off_site_or_back_to_the_forms() {
-    for bad in [
-        "https://evil.example/",
-        "//evil.example/x",
-        "/\\evil.example",
-        "javascript:alert(1)",
-        "/login",
-        "/register",
-        "/no-such-page",
-        "",
-    ] {
-        assert_eq!(after_login_target(Some(bad)), Route::Profile, "{bad}");
-    }
-}
 
 #[test]
 fn background_refreshes_toast_only_in_debug_mode() {
@@ -151,4 +128,89 @@ fn the_session_end_notice_shows_within_its_window_only() {
     assert_eq!(session_end_notice(999_000.0, end, 0.0), None, "turned off");
     assert_eq!(left_text(245_000.0), "4 min 05 s");
     assert_eq!(left_text(44_100.0), "45 s");
+}
+
+#[test]
+fn the_inspector_says_the_session_status_in_words() {
+    use yew_session::session::SessionStatus;
+    assert_eq!(
+        status_words(&SessionStatus::Restoring, false),
+        "Restoring the session…"
+    );
+    assert_eq!(status_words(&SessionStatus::SignedIn, false), "Signed in");
+    assert!(status_words(&SessionStatus::SignedIn, true).starts_with("Signed in — degraded"));
+    assert_eq!(
+        status_words(&SessionStatus::SignedOut { reason: None }, false),
+        "Signed out"
+    );
+    assert_eq!(
+        status_words(
+            &SessionStatus::SignedOut {
+                reason: Some(LogoutReason::RefreshRejected)
+            },
+            false
+        ),
+        "Signed out — the server ended the session"
+    );
+}
+
+#[test]
+fn every_logout_reason_has_its_own_words_and_no_rust_syntax() {
+    let reasons = [
+        LogoutReason::UserAction,
+        LogoutReason::Expired,
+        LogoutReason::RefreshRejected,
+        LogoutReason::ReuseDetected,
+        LogoutReason::TokenRejected,
+        LogoutReason::OtherTab,
+        LogoutReason::CorruptStorage,
+    ];
+    let words: Vec<&str> = reasons.iter().map(reason_words).collect();
+    for (i, w) in words.iter().enumerate() {
+        assert!(!words[..i].contains(w), "{w:?} said twice");
+        let debug = format!("{:?}", reasons[i]);
+        assert!(!w.contains(&debug) && !w.contains('{'), "{w}");
+    }
+    assert_eq!(
+        event_words(&SessionEvent::LoggedOut {
+            reason: LogoutReason::OtherTab
+        }),
+        "Signed out — signed out in another tab"
+    );
+}
+
+#[test]
+fn refresh_failures_say_what_went_wrong() {
+    assert_eq!(
+        event_words(&SessionEvent::RefreshFailed(FailureKind::Network)),
+        "Refresh failed: no answer (network)"
+    );
+    assert_eq!(
+        failure_words(&FailureKind::Server { status: 503 }),
+        "server error (HTTP 503)"
+    );
+    assert_eq!(
+        failure_words(&FailureKind::Server { status: 404 }),
+        "unexpected answer (HTTP 404)"
+    );
+    assert_eq!(
+        failure_words(&FailureKind::RateLimited {
+            retry_after_ms: Some(30_000.0)
+        }),
+        "rate limited, retrying in 30 s"
+    );
+    assert_eq!(
+        failure_words(&FailureKind::Rejected {
+            status: 401,
+            message: "Refresh token expired".into(),
+            code: None,
+        }),
+        "refused by the server (HTTP 401): Refresh token expired"
+    );
+    // The events that already read as sentences keep the engine's words.
+    let refreshed = SessionEvent::Refreshed {
+        generation: 3,
+        adopted: true,
+    };
+    assert_eq!(event_words(&refreshed), refreshed.describe());
 }

@@ -938,7 +938,7 @@ impl Page {
             .unwrap_or_else(|_| panic!("{sel} is not a number: {text:?}"))
     }
 
-    /// The inspector's status text ("SignedIn", "SignedOut { reason: … }", + " (degraded)").
+    /// The inspector's status in words ("Signed in", "Signed out — …", "Signed in — degraded: …").
     pub async fn inspector_status(&self) -> String {
         self.text_of("[data-testid=insp-status]")
             .await

@@ -71,7 +71,7 @@ async fn refreshes_and_keeps_working(page: &Page) {
         "{}",
         page.diagnostics().await
     );
-    assert_eq!(page.inspector_status().await, "SignedIn");
+    assert_eq!(page.inspector_status().await, "Signed in");
 }
 
 /// Reloads /user and checks the session came back from storage.
@@ -101,7 +101,7 @@ async fn log_out(page: &Page) {
         "the `user` object survived the logout"
     );
     let status = page.inspector_status().await;
-    assert!(status.starts_with("SignedOut"), "{status}");
+    assert!(status.starts_with("Signed out"), "{status}");
 }
 
 #[tokio::test]
@@ -297,7 +297,7 @@ async fn a_browser_clock_ten_minutes_fast_still_refreshes_in_time_against_the_tu
         "calls sent with an expired token"
     );
     assert_eq!(Counters::get(&c.refresh_rejected), 0);
-    assert_eq!(page.inspector_status().await, "SignedIn");
+    assert_eq!(page.inspector_status().await, "Signed in");
 }
 
 /// Compatibility mode keeps "the tutorial's `user` object" so that the tutorial's own client can

@@ -32,7 +32,7 @@ async fn the_session_survives_a_server_restart_and_the_app_shows_it_is_offline()
         assert!(page.nav_signed_in().await, "{}", page.diagnostics().await);
         let status = page.inspector_status().await;
         assert!(
-            status.starts_with("SignedIn"),
+            status.starts_with("Signed in"),
             "session not kept while the server is down: {status}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -45,7 +45,7 @@ async fn the_session_survives_a_server_restart_and_the_app_shows_it_is_offline()
     let during = page.fire(10).await;
     assert_eq!(during, "10 calls: 0 ok, 10 failed");
     assert!(page.nav_signed_in().await, "{}", page.diagnostics().await);
-    assert!(page.inspector_status().await.starts_with("SignedIn"));
+    assert!(page.inspector_status().await.starts_with("Signed in"));
 
     server.restart().await;
     let restarted = Instant::now();
@@ -56,7 +56,7 @@ async fn the_session_survives_a_server_restart_and_the_app_shows_it_is_offline()
         || async {
             let status = page.inspector_status().await;
             let banner = page.exists("[data-testid=offline-banner]").await;
-            (status == "SignedIn" && !banner).then_some(())
+            (status == "Signed in" && !banner).then_some(())
         },
     )
     .await;

@@ -32,7 +32,7 @@ async fn the_admin_sees_the_admin_board_and_a_plain_user_is_not_allowed_but_stay
     assert!(page.nav_signed_in().await, "{}", page.diagnostics().await);
     assert!(!page.exists("[data-testid=content]").await);
     page.open_inspector().await;
-    assert_eq!(page.inspector_status().await, "SignedIn");
+    assert_eq!(page.inspector_status().await, "Signed in");
 
     // Still signed in: the user board works.
     page.click_nav("User").await;

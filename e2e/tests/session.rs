@@ -156,7 +156,7 @@ async fn a_protected_page_stays_signed_in_for_five_lifetimes_without_a_401() {
     assert_eq!(end.responses(401), 0, "the server answered 401: {end:?}");
     assert_eq!(page.inspector_number("insp-401").await, 0);
     assert!(bursts >= 5, "only {bursts} bursts ran");
-    assert_eq!(page.inspector_status().await, "SignedIn");
+    assert_eq!(page.inspector_status().await, "Signed in");
     assert_eq!(page.path().await, "/user");
     assert!(
         page.inspector_number("insp-refreshes").await >= refreshes,
@@ -236,7 +236,7 @@ async fn a_burst_of_calls_on_an_expired_token_makes_exactly_one_refresh() {
     }
     page.js("window.dispatchEvent(new Event('online'));", vec![])
         .await;
-    assert_eq!(page.inspector_status().await, "SignedIn");
+    assert_eq!(page.inspector_status().await, "Signed in");
 }
 
 /// Scenario 3, the sleeping-tab form: the page is frozen (as Chromium freezes background tabs)
@@ -282,5 +282,5 @@ async fn a_burst_right_after_a_frozen_tab_wakes_makes_exactly_one_refresh() {
         );
         assert_eq!(after.responses(401) - before.responses(401), 0);
     }
-    assert_eq!(page.inspector_status().await, "SignedIn");
+    assert_eq!(page.inspector_status().await, "Signed in");
 }

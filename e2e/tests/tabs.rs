@@ -97,7 +97,7 @@ async fn four_tabs_refresh_like_one_and_log_out_together() {
         tab.open_inspector().await;
         assert_eq!(
             tab.inspector_status().await,
-            "SignedIn",
+            "Signed in",
             "tab {i}: {}",
             tab.diagnostics().await
         );

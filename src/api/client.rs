@@ -59,21 +59,10 @@ impl ApiClient {
         &self.stats
     }
 
-    /// Sends `method path` (with an optional JSON body) through the interceptor and returns the
-    /// 2xx response.
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<String>,
-    ) -> Result<HttpResponse, ClientError> {
+    /// Sends `method path` through the interceptor and returns the 2xx response.
+    pub async fn request(&self, method: Method, path: &str) -> Result<HttpResponse, ClientError> {
         let build = |token: Option<&str>| {
-            let mut req = HttpRequest::new(method, self.engine.config().url(path));
-            if let Some(b) = &body {
-                req.headers
-                    .push(("content-type".into(), "application/json".into()));
-                req.body = Some(b.clone());
-            }
+            let req = HttpRequest::new(method, self.engine.config().url(path));
             match token {
                 Some(t) => self.engine.authorize(req, t),
                 None => req,
@@ -113,7 +102,7 @@ impl ApiClient {
 
     /// `GET path` as text.
     pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
-        Ok(self.request(Method::Get, path, None).await?.body)
+        Ok(self.request(Method::Get, path).await?.body)
     }
 
     /// `GET path` as JSON.
@@ -124,17 +113,7 @@ impl ApiClient {
 
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
-        self.request(Method::Delete, path, None).await.map(|_| ())
-    }
-
-    /// `POST path` with a JSON body, answer as text.
-    pub async fn post_json<B: serde::Serialize>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<String, ClientError> {
-        let body = serde_json::to_string(body).map_err(|e| ClientError::Decode(e.to_string()))?;
-        Ok(self.request(Method::Post, path, Some(body)).await?.body)
+        self.request(Method::Delete, path).await.map(|_| ())
     }
 }
 

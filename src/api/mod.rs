@@ -1,8 +1,7 @@
-//! The HTTP side: one interceptor client over the engine's transport, and one-line functions
-//! per resource of the contract.
+//! The HTTP side: one interceptor client over the engine's transport. Pages name the contract's
+//! paths (`api_types::paths`) themselves: `get_text`, `get_json` and `delete` are the one-liners.
 
 pub mod client;
-pub mod resources;
 
 pub use crate::session::error::ClientError;
 pub use client::{ApiClient, RequestStats};

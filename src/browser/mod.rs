@@ -1,9 +1,11 @@
-//! Thin adapters from the session ports to the real browser (web-sys, gloo). No decisions are
-//! made here: everything that can be tested lives in `crate::session`.
+//! Thin adapters from the session ports to the real browser (web-sys, gloo), and the fetch of
+//! `config.json`. No decisions are made here: everything that can be tested lives in
+//! `crate::session` (and `crate::config`).
 //!
 //! These compile on the host too (web-sys links stubs there) so the crate builds and its host
 //! tests run; only the Web Locks binding needs wasm32 with `--cfg=web_sys_unstable_apis`.
 
+pub mod config;
 pub mod lock;
 pub mod runtime;
 pub mod storage;

@@ -1,7 +1,6 @@
-//! localStorage / sessionStorage as raw strings (gloo-storage's JSON layer is not wanted here:
-//! the compat `user` value must stay byte-compatible with the tutorial's client).
-
-use gloo_storage::{LocalStorage, SessionStorage, Storage};
+//! localStorage / sessionStorage as raw strings, straight over web-sys (a JSON layer such as
+//! gloo-storage's is not wanted here: the compat `user` value must stay byte-compatible with the
+//! tutorial's client).
 
 use crate::session::ports::{Area, KeyValueStore};
 
@@ -9,7 +8,7 @@ use crate::session::ports::{Area, KeyValueStore};
 pub struct WebStorage;
 
 fn raw(area: Area) -> Option<web_sys::Storage> {
-    // `raw()` panics when storage is unavailable (some privacy modes); treat that as "no storage".
+    // Storage can be unavailable (some privacy modes): that is "no storage", not a panic.
     let window = web_sys::window()?;
     match area {
         Area::Local => window.local_storage().ok().flatten(),
@@ -80,7 +79,10 @@ pub fn available() -> bool {
 
 /// Removes every key of both areas and the browser-session marker (browser tests start clean).
 pub fn clear_all() {
-    LocalStorage::clear();
-    SessionStorage::clear();
+    for area in [Area::Local, Area::Session] {
+        if let Some(s) = raw(area) {
+            let _ = s.clear();
+        }
+    }
     browser_session::remove(crate::session::persist::keys::BROWSER_SESSION);
 }

@@ -78,19 +78,3 @@ pub fn NotAllowed(props: &NotAllowedProps) -> Html {
         </section>
     }
 }
-
-/// Where to go after sign-in: the route of the `redirect` query value when it is a page of this
-/// app that a signed-in user visits, else the profile. A path, never a URL: no open redirect.
-pub fn after_login_target(redirect: Option<&str>) -> Route {
-    let Some(path) = redirect else {
-        return Route::Profile;
-    };
-    if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') {
-        return Route::Profile;
-    }
-    let bare = path.split(['?', '#']).next().unwrap_or(path);
-    match Route::recognize(bare) {
-        Some(Route::Login | Route::Register | Route::NotFound) | None => Route::Profile,
-        Some(route) => route,
-    }
-}

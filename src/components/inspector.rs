@@ -10,6 +10,7 @@ use api_types::paths;
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
+use crate::components::words::{event_words, status_words};
 use crate::hooks::use_api::use_api;
 use crate::hooks::use_session::{use_session, use_session_events};
 use crate::session::{SessionEvent, Timeline};
@@ -167,7 +168,7 @@ pub fn Inspector(props: &InspectorProps) -> Html {
             <div class="grid-2">
                 <dl class="kv">
                     <dt>{ "Status" }</dt>
-                    <dd data-testid="insp-status">{ format!("{:?}{}", session.status(), if session.is_degraded() { " (degraded)" } else { "" }) }</dd>
+                    <dd data-testid="insp-status">{ status_words(&session.status(), session.is_degraded()) }</dd>
                     <dt>{ "Transport" }</dt><dd>{ session.transport() }</dd>
                     <dt>{ "This tab" }</dt><dd class="mono">{ tab.clone() }</dd>
                     <dt>{ "Refresh lock" }</dt>
@@ -202,7 +203,7 @@ pub fn Inspector(props: &InspectorProps) -> Html {
             <h2>{ "Event log" }</h2>
             <ol class="event-log" data-testid="event-log">
                 { for props.log.0.borrow().iter().rev().map(|(at, ev)| html! {
-                    <li>{ format!("{}  {}", clock_time(*at), ev.describe()) }</li>
+                    <li>{ format!("{}  {}", clock_time(*at), event_words(ev)) }</li>
                 }) }
             </ol>
         </div>

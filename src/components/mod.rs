@@ -8,3 +8,4 @@ pub mod offline_banner;
 pub mod session_end;
 pub mod session_provider;
 pub mod toasts;
+pub mod words;

@@ -6,7 +6,7 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use crate::hooks::use_session::use_session;
-use crate::pages::login::login_error_message;
+use crate::hooks::use_submission::use_submission;
 use crate::session::{ClientError, SessionStatus};
 
 /// Milliseconds left when the notice is due: `Some(left)` once `now` is within `notice_ms` of
@@ -57,8 +57,7 @@ pub fn SessionEndNotice() -> Html {
         );
     }
     let open = use_state(|| false);
-    let busy = use_state(|| false);
-    let error = use_state(|| None::<String>);
+    let submission = use_submission::<()>();
     let password = use_node_ref();
     let (Some(left), SessionStatus::SignedIn, Some(user)) = (
         session_end_notice(*now, ends_at, notice_ms),
@@ -68,12 +67,8 @@ pub fn SessionEndNotice() -> Html {
         return Html::default();
     };
     let onsubmit = {
-        let (session, busy, error, password) = (
-            session.clone(),
-            busy.clone(),
-            error.clone(),
-            password.clone(),
-        );
+        let (session, submission, password) =
+            (session.clone(), submission.clone(), password.clone());
         let open = open.clone();
         let username = user.username.clone();
         Callback::from(move |e: SubmitEvent| {
@@ -82,26 +77,24 @@ pub fn SessionEndNotice() -> Html {
                 .cast::<HtmlInputElement>()
                 .map(|i| i.value())
                 .unwrap_or_default();
-            if pass.is_empty() || *busy {
+            if pass.is_empty() {
                 return;
             }
-            busy.set(true);
-            let (busy, error, open) = (busy.clone(), error.clone(), open.clone());
+            let Some(done) = submission.start() else {
+                return;
+            };
+            let open = open.clone();
             // A new session with the same "remember me" as the one ending.
             let remember = session.engine().remembered();
             session.login(
                 username.clone(),
                 pass,
                 remember,
-                Callback::from(move |r: Result<(), ClientError>| {
-                    busy.set(false);
-                    match r {
-                        Ok(()) => {
-                            error.set(None);
-                            open.set(false);
-                        }
-                        Err(e) => error.set(Some(login_error_message(&e))),
+                Callback::from(move |result: Result<(), ClientError>| {
+                    if result.is_ok() {
+                        open.set(false);
                     }
+                    done.emit(result);
                 }),
             );
         })
@@ -120,11 +113,11 @@ pub fn SessionEndNotice() -> Html {
                     <label for="session-end-password">{ format!("Password for {}", user.username) }</label>
                     <input id="session-end-password" name="password" type="password" ref={password}
                         autocomplete="current-password" required=true />
-                    <button class="btn btn-sm btn-primary" type="submit" disabled={*busy}>
-                        { if *busy { "Signing in…" } else { "Sign in" } }
+                    <button class="btn btn-sm btn-primary" type="submit" disabled={submission.busy()}>
+                        { if submission.busy() { "Signing in…" } else { "Sign in" } }
                     </button>
-                    if let Some(message) = &*error {
-                        <span class="alert alert-danger" role="alert">{ message.clone() }</span>
+                    if let Some(message) = submission.error() {
+                        <span class="alert alert-danger" role="alert">{ message }</span>
                     }
                 </form>
             } else {

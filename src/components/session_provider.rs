@@ -80,7 +80,7 @@ pub struct SessionContext {
 /// Props of [`SessionProvider`].
 #[derive(Properties, PartialEq)]
 pub struct SessionProviderProps {
-    /// Runtime configuration (from `load_config()`).
+    /// Runtime configuration (from `crate::browser::config::load_config`).
     pub config: Rc<AppConfig>,
     /// The app.
     #[prop_or_default]

@@ -3,3 +3,4 @@
 pub mod use_api;
 pub mod use_content;
 pub mod use_session;
+pub mod use_submission;

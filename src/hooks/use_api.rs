@@ -26,15 +26,7 @@ impl ApiHandle {
     pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
         self.client.delete(path).await
     }
-    /// `POST path` with a JSON body.
-    pub async fn post_json<B: serde::Serialize>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<String, ClientError> {
-        self.client.post_json(path, body).await
-    }
-    /// The underlying client (for the per-resource functions in `crate::api::resources`).
+    /// The underlying client (its request counters, for the inspector).
     pub fn client(&self) -> &ApiClient {
         &self.client
     }

@@ -6,10 +6,10 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::components::guard::after_login_target;
 use crate::hooks::use_session::use_session;
-use crate::route::Route;
-use crate::session::{ClientError, SessionStatus};
+use crate::hooks::use_submission::use_submission;
+use crate::route::{after_login_target, Route};
+use crate::session::SessionStatus;
 
 #[derive(Deserialize, Default)]
 struct LoginQuery {
@@ -25,8 +25,7 @@ pub fn LoginPage() -> Html {
     let username = use_node_ref();
     let password = use_node_ref();
     let remember = use_node_ref();
-    let busy = use_state(|| false);
-    let error = use_state(|| None::<String>);
+    let submission = use_submission::<()>();
 
     let target = {
         let query = location
@@ -49,11 +48,11 @@ pub fn LoginPage() -> Html {
     }
 
     let onsubmit = {
-        let (session, busy, error) = (session.clone(), busy.clone(), error.clone());
+        let (session, submission) = (session.clone(), submission.clone());
         let (username, password, remember) = (username.clone(), password.clone(), remember.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            if *busy {
+            if submission.busy() {
                 return;
             }
             let value = |r: &NodeRef| {
@@ -63,32 +62,21 @@ pub fn LoginPage() -> Html {
             };
             let (user, pass) = (value(&username).trim().to_string(), value(&password));
             if user.is_empty() || pass.is_empty() {
-                error.set(Some("Please enter your username and password.".into()));
+                submission.fail("Please enter your username and password.");
                 return;
             }
             let keep = remember
                 .cast::<HtmlInputElement>()
                 .is_some_and(|i| i.checked());
-            busy.set(true);
-            error.set(None);
-            let (busy, error) = (busy.clone(), error.clone());
-            session.login(
-                user,
-                pass,
-                keep,
-                Callback::from(move |result: Result<(), ClientError>| {
-                    busy.set(false);
-                    if let Err(e) = result {
-                        error.set(Some(login_error_message(&e)));
-                    }
-                }),
-            );
+            if let Some(done) = submission.start() {
+                session.login(user, pass, keep, done);
+            }
         })
     };
 
-    let notice = match (&*error, session.message()) {
-        (Some(_), _) => None,
-        (None, message) => message,
+    let notice = match submission.error() {
+        Some(_) => None,
+        None => session.message(),
     };
     html! {
         <section class="card card-narrow">
@@ -114,37 +102,17 @@ pub fn LoginPage() -> Html {
                         { "Remember me on this device" }
                     </label>
                 </div>
-                <button class="btn btn-primary btn-block" type="submit" disabled={*busy} aria-busy={busy.to_string()}>
-                    if *busy { <span class="spinner" aria-hidden="true"></span> }
-                    { if *busy { "Signing in…" } else { "Login" } }
+                <button class="btn btn-primary btn-block" type="submit" disabled={submission.busy()} aria-busy={submission.busy().to_string()}>
+                    if submission.busy() { <span class="spinner" aria-hidden="true"></span> }
+                    { if submission.busy() { "Signing in…" } else { "Login" } }
                 </button>
                 <div id="login-error" aria-live="assertive">
-                    if let Some(message) = &*error {
-                        <div class="alert alert-danger" role="alert" data-testid="login-error">{ message.clone() }</div>
+                    if let Some(message) = submission.error() {
+                        <div class="alert alert-danger" role="alert" data-testid="login-error">{ message }</div>
                     }
                 </div>
             </form>
             <p class="muted">{ "No account yet? " }<Link<Route> to={Route::Register}>{ "Sign up" }</Link<Route>></p>
         </section>
-    }
-}
-
-/// What the login form says for a failed sign-in.
-pub fn login_error_message(e: &ClientError) -> String {
-    match e {
-        ClientError::Http { message, .. } | ClientError::Forbidden { message } => message.clone(),
-        ClientError::RateLimited {
-            retry_after: Some(s),
-        } => format!("Too many attempts. Try again in {} s.", s.ceil() as u64),
-        ClientError::RateLimited { retry_after: None } => {
-            "Too many attempts. Try again later.".into()
-        }
-        ClientError::Network | ClientError::Timeout => {
-            "The server could not be reached. Check your connection and try again.".into()
-        }
-        ClientError::Server { status } => {
-            format!("The server had a problem (HTTP {status}). Try again in a moment.")
-        }
-        other => other.to_string(),
     }
 }

@@ -1,10 +1,9 @@
 //! The signed-in user's profile: who they are, the current session's token timeline and
 //! transport, and every active session of the account with "end this session".
 
-use api_types::SessionInfo;
+use api_types::{paths, SessionInfo, SessionsResponse};
 use yew::prelude::*;
 
-use crate::api::resources;
 use crate::components::guard::RequireAuth;
 use crate::components::inspector::relative;
 use crate::hooks::use_api::use_api;
@@ -75,10 +74,12 @@ fn Sessions() -> Html {
         let (api, listing) = (api.clone(), listing.clone());
         use_effect_with(*reload, move |_| {
             wasm_bindgen_futures::spawn_local(async move {
-                listing.set(match resources::list_sessions(api.client()).await {
-                    Ok(r) => Listing::Loaded(r.sessions),
-                    Err(e) => Listing::Failed(e),
-                });
+                listing.set(
+                    match api.get_json::<SessionsResponse>(paths::SESSIONS).await {
+                        Ok(r) => Listing::Loaded(r.sessions),
+                        Err(e) => Listing::Failed(e),
+                    },
+                );
             });
         });
     }
@@ -93,7 +94,7 @@ fn Sessions() -> Html {
             }
             let (api, reload, id) = (api.clone(), reload.clone(), id.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                let _ = resources::end_session(api.client(), &id).await;
+                let _ = api.delete(&format!("{}/{}", paths::SESSIONS, id)).await;
                 reload.set(*reload + 1);
             });
         })

@@ -7,8 +7,9 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::hooks::use_session::use_session;
+use crate::hooks::use_submission::use_submission;
 use crate::route::Route;
-use crate::session::{ClientError, SessionStatus};
+use crate::session::SessionStatus;
 
 #[derive(Clone, Default, PartialEq)]
 struct Form {
@@ -35,8 +36,7 @@ pub fn RegisterPage() -> Html {
     let navigator = use_navigator();
     let form = use_state(Form::default);
     let submitted = use_state(|| false);
-    let busy = use_state(|| false);
-    let outcome = use_state(|| None::<Result<String, String>>);
+    let submission = use_submission::<String>();
 
     use_effect_with(session.status(), move |status| {
         if *status == SessionStatus::SignedIn {
@@ -73,40 +73,25 @@ pub fn RegisterPage() -> Html {
     };
 
     let onsubmit = {
-        let (form, submitted, busy, outcome) = (
-            form.clone(),
-            submitted.clone(),
-            busy.clone(),
-            outcome.clone(),
-        );
+        let (form, submitted, submission) = (form.clone(), submitted.clone(), submission.clone());
         let session = session.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             submitted.set(true);
-            if *busy || !validate::signup(&form.request()).is_empty() {
+            if !validate::signup(&form.request()).is_empty() {
                 return;
             }
-            busy.set(true);
-            outcome.set(None);
-            let (busy, outcome) = (busy.clone(), outcome.clone());
-            session.register(
-                form.request(),
-                Callback::from(move |result: Result<String, ClientError>| {
-                    busy.set(false);
-                    outcome.set(Some(result.map_err(|e| match e {
-                        ClientError::Http { message, .. } => message,
-                        other => crate::pages::login::login_error_message(&other),
-                    })));
-                }),
-            );
+            if let Some(done) = submission.start() {
+                session.register(form.request(), done);
+            }
         })
     };
 
-    if let Some(Ok(message)) = &*outcome {
+    if let Some(message) = submission.succeeded() {
         return html! {
             <section class="card card-narrow">
                 <h1>{ "Sign up" }</h1>
-                <div class="alert alert-success" role="status" data-testid="register-success">{ message.clone() }</div>
+                <div class="alert alert-success" role="status" data-testid="register-success">{ message }</div>
                 <Link<Route> to={Route::Login} classes="btn btn-primary btn-block">{ "Sign in" }</Link<Route>>
             </section>
         };
@@ -138,12 +123,12 @@ pub fn RegisterPage() -> Html {
                 { field("username", "Username", "text", &form.username, "username") }
                 { field("email", "Email", "email", &form.email, "email") }
                 { field("password", "Password", "password", &form.password, "new-password") }
-                <button class="btn btn-primary btn-block" type="submit" disabled={*busy}>
-                    if *busy { <span class="spinner" aria-hidden="true"></span> }
-                    { if *busy { "Signing up…" } else { "Sign up" } }
+                <button class="btn btn-primary btn-block" type="submit" disabled={submission.busy()}>
+                    if submission.busy() { <span class="spinner" aria-hidden="true"></span> }
+                    { if submission.busy() { "Signing up…" } else { "Sign up" } }
                 </button>
-                if let Some(Err(message)) = &*outcome {
-                    <div class="alert alert-danger" role="alert" data-testid="register-error">{ message.clone() }</div>
+                if let Some(message) = submission.error() {
+                    <div class="alert alert-danger" role="alert" data-testid="register-error">{ message }</div>
                 }
             </form>
         </section>

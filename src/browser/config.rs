@@ -1,0 +1,26 @@
+//! Fetches `/config.json` beside `index.html`; what to make of the answer is decided by
+//! [`AppConfig::from_fetched`].
+
+use crate::config::AppConfig;
+
+/// The runtime configuration: `/config.json`, or the defaults with a console warning when the
+/// file is missing or broken.
+pub async fn load_config() -> AppConfig {
+    let (config, warning) = AppConfig::from_fetched(fetch_text().await);
+    if let Some(warning) = warning {
+        gloo_console::warn!(warning);
+    }
+    config
+}
+
+/// The file's text, or why there is none (completes "config.json …; using defaults").
+async fn fetch_text() -> Result<String, String> {
+    let resp = gloo_net::http::Request::get("/config.json")
+        .send()
+        .await
+        .map_err(|e| format!("not loaded ({e})"))?;
+    if !resp.ok() {
+        return Err(format!("answered {}", resp.status()));
+    }
+    resp.text().await.map_err(|e| format!("unreadable ({e})"))
+}
