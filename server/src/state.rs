@@ -126,7 +126,7 @@ impl AppState {
             keys: Keys::new(secret, ISSUER, AUDIENCE),
             passwords: Passwords::new(settings.hash_concurrency),
             throttle: Throttle::new(settings.throttle),
-            metrics: Metrics::default(),
+            metrics: Metrics::new(db.clone()),
             clock,
             db,
             settings,
