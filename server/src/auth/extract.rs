@@ -227,7 +227,14 @@ pub fn device(headers: &HeaderMap) -> String {
     if ua.is_empty() {
         return "unknown client".to_owned();
     }
-    let browser = [
+    // The first entry whose needle the User-Agent contains (order matters: Edge says Chrome too).
+    let first = |table: &[(&str, &'static str)]| {
+        table
+            .iter()
+            .find(|(needle, _)| ua.contains(needle))
+            .map(|(_, name)| *name)
+    };
+    let browser = first(&[
         ("Edg/", "Edge"),
         ("OPR/", "Opera"),
         ("Firefox/", "Firefox"),
@@ -235,11 +242,8 @@ pub fn device(headers: &HeaderMap) -> String {
         ("Chrome/", "Chrome"),
         ("Safari/", "Safari"),
         ("curl/", "curl"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
-    let os = [
+    ]);
+    let os = first(&[
         ("Android", "Android"),
         ("iPhone", "iOS"),
         ("iPad", "iPadOS"),
@@ -247,10 +251,7 @@ pub fn device(headers: &HeaderMap) -> String {
         ("Mac OS X", "macOS"),
         ("CrOS", "ChromeOS"),
         ("Linux", "Linux"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
+    ]);
     match (browser, os) {
         (Some(b), Some(o)) => format!("{b} on {o}"),
         (Some(b), None) => b.to_owned(),
