@@ -172,6 +172,15 @@ async fn ensure_user(client: &HttpClient, url: &str, user: &str) -> Result<(), S
     }
 }
 
+/// Benchmarks and tests talk only to this machine.
+fn loopback_only(url: &str) -> Result<(), String> {
+    if url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost") {
+        Ok(())
+    } else {
+        Err("loadgen only drives loopback servers".into())
+    }
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -190,9 +199,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         label,
         hangup_share,
     } = args;
-    if !(url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
-        return Err("loadgen only drives loopback servers".into());
-    }
+    loopback_only(&url)?;
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: HttpClient = Client::builder(TokioExecutor::new())
@@ -341,9 +348,7 @@ async fn within<T>(f: impl std::future::Future<Output = Result<T, String>>) -> R
 /// milliseconds after sending, then one sign-in that must succeed; between bursts each family
 /// is refreshed normally (the same token again: rotated meanwhile or not, it must answer 200).
 async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), String> {
-    if !(url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
-        return Err("loadgen only drives loopback servers".into());
-    }
+    loopback_only(&url)?;
     let client: HttpClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     ensure_user(&client, &url, "benchuser").await?;
     let mut tokens = Vec::with_capacity(size);
