@@ -37,10 +37,12 @@ pub struct Config {
     /// A family not refreshed for this long expires.
     #[arg(long, env = "SESSION_API_REFRESH_IDLE_TTL", default_value = "1d", value_parser = parse_duration)]
     pub refresh_idle_ttl: Duration,
-    /// Window in which a just-rotated refresh token yields the same successor again.
+    /// Window after a token's rotation in which presenting it again although its successor was
+    /// already presented (tabs racing) answers the family's active token instead of counting as reuse.
     #[arg(long, env = "SESSION_API_REFRESH_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub refresh_grace: Duration,
-    /// Origin allowed for CORS and for refresh/signout (repeatable; the server's own origin is always allowed).
+    /// Origin allowed for CORS and for sign-in, refresh and sign-out (repeatable; the server's own
+    /// origin is always allowed).
     #[arg(long, env = "SESSION_API_ALLOWED_ORIGIN", value_delimiter = ',')]
     pub allowed_origin: Vec<String>,
     /// Folder of the built app (index.html is the SPA fallback).

@@ -1,35 +1,20 @@
-//! Parser for the CLI's short durations: `500ms`, `3s`, `15m`, `2h`, `7d` (a bare number is seconds).
+//! The CLI's durations: humantime's (`250ms`, `3s`, `15m`, `2h`, `7d`, `1h 30m`, `1.5h`,
+//! `15min`...), plus a bare number of seconds.
 
 use std::time::Duration;
 
-/// Parses a duration like `3s`, `15m`, `7d`, `250ms` or `42` (seconds).
+/// Parses a duration like `3s`, `15m`, `7d`, `250ms`, `1h 30m` or `42` (seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    if num.is_empty() {
-        return Err(format!(
-            "invalid duration {s:?}: expected a number followed by ms, s, m, h or d"
-        ));
-    }
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: number too large"))?;
-    let ms_per_unit: u64 = match unit.trim() {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        other => {
-            return Err(format!(
-                "invalid duration {s:?}: unknown unit {other:?} (use ms, s, m, h or d)"
-            ))
-        }
+    // A bare number is seconds: humantime wants a unit, our flags have always accepted none.
+    let parsed = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse()
+            .map(Duration::from_secs)
+            .map_err(|e| e.to_string())
+    } else {
+        humantime::parse_duration(s).map_err(|e| e.to_string())
     };
-    n.checked_mul(ms_per_unit)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("invalid duration {s:?}: too large"))
+    parsed.map_err(|e| format!("invalid duration {s:?}: {e} (e.g. 250ms, 3s, 15m, 2h, 7d)"))
 }
 
 #[cfg(test)]
@@ -47,6 +32,10 @@ mod tests {
         );
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("42").unwrap(), Duration::from_secs(42));
+        assert_eq!(parse_duration(" 5s ").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("15min").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
     }
 
     #[test]
@@ -56,9 +45,9 @@ mod tests {
             "s",
             "5x",
             "-3s",
-            "1.5h",
             "99999999999999999999d",
             "18446744073709551615d",
+            "99999999999999999999",
         ] {
             let err = parse_duration(bad).unwrap_err();
             assert!(err.contains("invalid duration"), "{bad}: {err}");

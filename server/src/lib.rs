@@ -17,6 +17,7 @@ pub mod error;
 pub mod keys;
 pub mod linger;
 pub mod metrics;
+pub mod metrics_http;
 pub mod password;
 pub mod server;
 pub mod sessions;
@@ -35,6 +36,6 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(sessions::router())
         .merge(content::router())
-        .merge(metrics::router());
+        .merge(metrics_http::router());
     web::wrap(api, state)
 }

@@ -1,20 +1,18 @@
-//! Prometheus metrics (text exposition at `GET /metrics`): refresh outcomes, sign-in outcomes,
-//! responses by status and a request-latency histogram.
+//! The process's Prometheus registry: refresh outcomes, sign-in outcomes, responses by status, a
+//! request-latency histogram and the database pool's safety net. It knows nothing of HTTP: the
+//! `/metrics` route and the middleware that feeds it live in [`crate::metrics_http`].
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Instant;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use crate::db::Db;
 
-use crate::state::AppState;
+/// Content type of [`Metrics::encode`]'s output (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Outcome of a refresh request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,15 +33,31 @@ pub enum RefreshOutcome {
     CsrfRejected,
 }
 
-const REFRESH_OUTCOMES: [(RefreshOutcome, &str); 7] = [
-    (RefreshOutcome::Ok, "ok"),
-    (RefreshOutcome::Repeated, "repeated"),
-    (RefreshOutcome::Grace, "grace"),
-    (RefreshOutcome::ReuseDetected, "reuse_detected"),
-    (RefreshOutcome::Invalid, "invalid"),
-    (RefreshOutcome::Expired, "expired"),
-    (RefreshOutcome::CsrfRejected, "csrf_rejected"),
-];
+impl RefreshOutcome {
+    const ALL: [RefreshOutcome; 7] = [
+        Self::Ok,
+        Self::Repeated,
+        Self::Grace,
+        Self::ReuseDetected,
+        Self::Invalid,
+        Self::Expired,
+        Self::CsrfRejected,
+    ];
+
+    fn label(self) -> Outcome {
+        Outcome {
+            outcome: match self {
+                Self::Ok => "ok",
+                Self::Repeated => "repeated",
+                Self::Grace => "grace",
+                Self::ReuseDetected => "reuse_detected",
+                Self::Invalid => "invalid",
+                Self::Expired => "expired",
+                Self::CsrfRejected => "csrf_rejected",
+            },
+        }
+    }
+}
 
 /// Outcome of a sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,176 +70,141 @@ pub enum SigninOutcome {
     Throttled,
 }
 
-const SIGNIN_OUTCOMES: [(SigninOutcome, &str); 3] = [
-    (SigninOutcome::Ok, "ok"),
-    (SigninOutcome::Invalid, "invalid"),
-    (SigninOutcome::Throttled, "throttled"),
-];
+impl SigninOutcome {
+    const ALL: [SigninOutcome; 3] = [Self::Ok, Self::Invalid, Self::Throttled];
+
+    fn label(self) -> Outcome {
+        Outcome {
+            outcome: match self {
+                Self::Ok => "ok",
+                Self::Invalid => "invalid",
+                Self::Throttled => "throttled",
+            },
+        }
+    }
+}
+
+/// The `outcome` label of the refresh and sign-in counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
+
+/// The `status` label of the response counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Status {
+    status: u16,
+}
 
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// All counters of the process.
-#[derive(Debug, Default)]
+/// All metrics of the process.
+#[derive(Debug)]
 pub struct Metrics {
-    refreshes: [AtomicU64; 7],
-    signins: [AtomicU64; 3],
-    statuses: Mutex<BTreeMap<u16, u64>>,
-    latency_buckets: [AtomicU64; 12],
-    latency_count: AtomicU64,
-    latency_sum_micros: AtomicU64,
+    registry: Registry,
+    refreshes: Family<Outcome, Counter>,
+    signins: Family<Outcome, Counter>,
+    responses: Family<Status, Counter>,
+    latency: Histogram,
 }
 
 impl Metrics {
+    /// The registry, with the pool counters of `db` read at each scrape.
+    pub fn new(db: Db) -> Self {
+        let refreshes = Family::<Outcome, Counter>::default();
+        let signins = Family::<Outcome, Counter>::default();
+        let responses = Family::<Status, Counter>::default();
+        let latency = Histogram::new(BUCKETS);
+        // Every outcome is listed from the start, at 0, so a reader can tell "none" from "absent".
+        for o in RefreshOutcome::ALL {
+            refreshes.get_or_create_owned(&o.label());
+        }
+        for o in SigninOutcome::ALL {
+            signins.get_or_create_owned(&o.label());
+        }
+        let mut registry = Registry::default();
+        registry.register(
+            "session_api_refreshes",
+            "Refresh requests by outcome",
+            refreshes.clone(),
+        );
+        registry.register(
+            "session_api_signins",
+            "Sign-in attempts by outcome",
+            signins.clone(),
+        );
+        registry.register(
+            "session_api_http_responses",
+            "HTTP responses by status",
+            responses.clone(),
+        );
+        registry.register(
+            "session_api_http_request_duration_seconds",
+            "Request latency",
+            latency.clone(),
+        );
+        registry.register_collector(Box::new(PoolCollector(db)));
+        Self {
+            registry,
+            refreshes,
+            signins,
+            responses,
+            latency,
+        }
+    }
+
     /// Counts a refresh outcome.
     pub fn refresh(&self, o: RefreshOutcome) {
-        if let Some(i) = REFRESH_OUTCOMES.iter().position(|(x, _)| *x == o) {
-            self.refreshes[i].fetch_add(1, Ordering::Relaxed);
-        }
+        self.refreshes.get_or_create(&o.label()).inc();
     }
 
     /// Counts a sign-in outcome.
     pub fn signin(&self, o: SigninOutcome) {
-        if let Some(i) = SIGNIN_OUTCOMES.iter().position(|(x, _)| *x == o) {
-            self.signins[i].fetch_add(1, Ordering::Relaxed);
-        }
+        self.signins.get_or_create(&o.label()).inc();
     }
 
     /// Refresh count for one outcome (tests).
     pub fn refresh_count(&self, o: RefreshOutcome) -> u64 {
-        REFRESH_OUTCOMES
-            .iter()
-            .position(|(x, _)| *x == o)
-            .map_or(0, |i| self.refreshes[i].load(Ordering::Relaxed))
+        self.refreshes.get_or_create(&o.label()).get()
     }
 
-    fn observe(&self, status: u16, seconds: f64) {
-        *self
-            .statuses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(status)
-            .or_default() += 1;
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_micros
-            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    /// Counts a response by status and observes its latency.
+    pub fn response(&self, status: u16, seconds: f64) {
+        self.responses.get_or_create(&Status { status }).inc();
+        self.latency.observe(seconds);
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition (format 0.0.4, [`CONTENT_TYPE`]).
+    pub fn encode(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "# HELP session_api_refreshes_total Refresh requests by outcome."
-        );
-        let _ = writeln!(s, "# TYPE session_api_refreshes_total counter");
-        for (i, (_, name)) in REFRESH_OUTCOMES.iter().enumerate() {
-            let v = self.refreshes[i].load(Ordering::Relaxed);
-            let _ = writeln!(s, "session_api_refreshes_total{{outcome=\"{name}\"}} {v}");
-        }
-        let _ = writeln!(
-            s,
-            "# HELP session_api_signins_total Sign-in attempts by outcome."
-        );
-        let _ = writeln!(s, "# TYPE session_api_signins_total counter");
-        for (i, (_, name)) in SIGNIN_OUTCOMES.iter().enumerate() {
-            let v = self.signins[i].load(Ordering::Relaxed);
-            let _ = writeln!(s, "session_api_signins_total{{outcome=\"{name}\"}} {v}");
-        }
-        let _ = writeln!(
-            s,
-            "# HELP session_api_http_responses_total HTTP responses by status."
-        );
-        let _ = writeln!(s, "# TYPE session_api_http_responses_total counter");
-        for (status, n) in self
-            .statuses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                s,
-                "session_api_http_responses_total{{status=\"{status}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            s,
-            "# HELP session_api_http_request_duration_seconds Request latency."
-        );
-        let _ = writeln!(
-            s,
-            "# TYPE session_api_http_request_duration_seconds histogram"
-        );
-        let count = self.latency_count.load(Ordering::Relaxed);
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let v = self.latency_buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(
-                s,
-                "session_api_http_request_duration_seconds_bucket{{le=\"{b}\"}} {v}"
-            );
-        }
-        let _ = writeln!(
-            s,
-            "session_api_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(s, "session_api_http_request_duration_seconds_sum {sum}");
-        let _ = writeln!(s, "session_api_http_request_duration_seconds_count {count}");
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut s, &self.registry);
         s
     }
 }
 
-/// Middleware: counts every response by status and observes its latency.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let res = next.run(req).await;
-    state
-        .metrics()
-        .observe(res.status().as_u16(), start.elapsed().as_secs_f64());
-    res
-}
+/// The database pool's safety net (see `db::net`): connections it had to close, read from the
+/// pool at each scrape.
+#[derive(Debug)]
+struct PoolCollector(Db);
 
-/// The database pool's safety net (see `db::net`): connections it had to close.
-fn render_pool(db: &crate::db::Db) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "# HELP session_api_db_connections_discarded_total Pooled database connections closed \
-         instead of reused: came back inside a transaction, or their release check failed."
-    );
-    let _ = writeln!(
-        s,
-        "# TYPE session_api_db_connections_discarded_total counter"
-    );
-    for (reason, n) in [
-        ("open_transaction", db.discarded_connections()),
-        ("check_failed", db.failed_release_checks()),
-    ] {
-        let _ = writeln!(
-            s,
-            "session_api_db_connections_discarded_total{{reason=\"{reason}\"}} {n}"
-        );
+impl Collector for PoolCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "session_api_db_connections_discarded",
+            "Pooled database connections closed instead of reused: came back inside a \
+             transaction, or their release check failed.",
+            None,
+            ConstCounter::new(0u64).metric_type(),
+        )?;
+        for (reason, n) in [
+            ("open_transaction", self.0.discarded_connections()),
+            ("check_failed", self.0.failed_release_checks()),
+        ] {
+            ConstCounter::new(n).encode(family.encode_family(&[("reason", reason)])?)?;
+        }
+        Ok(())
     }
-    s
-}
-
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics().render() + &render_pool(state.db()),
-    )
-}
-
-/// `GET /metrics`.
-pub fn router() -> Router<AppState> {
-    Router::new().route(api_types::paths::METRICS, get(metrics))
 }

@@ -1,6 +1,6 @@
 //! `/api/auth/sessions`: a user lists and ends their own sessions (refresh-token families).
 
-use api_types::{paths, MessageResponse, SessionInfo, SessionsResponse};
+use api_types::{paths, MessageResponse, SessionsResponse};
 use axum::extract::{Path, State};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -18,22 +18,13 @@ async fn list(
     State(st): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<SessionsResponse>, ApiError> {
-    let rows = st
+    let mut sessions = st
         .db()
         .list_families(user.id, st.now_ms(), st.settings().refresh_idle_ms)
         .await?;
-    let sessions = rows
-        .into_iter()
-        .map(|f| SessionInfo {
-            current: user.sid.as_deref() == Some(f.id.as_str()),
-            id: f.id,
-            device: f.device,
-            transport: f.transport,
-            created_at: f.created_at / 1000,
-            last_used_at: f.last_used_at / 1000,
-            expires_at: f.expires_at / 1000,
-        })
-        .collect();
+    for s in &mut sessions {
+        s.current = user.sid.as_deref() == Some(s.id.as_str());
+    }
     Ok(Json(SessionsResponse { sessions }))
 }
 

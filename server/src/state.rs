@@ -28,7 +28,8 @@ pub struct Settings {
     pub refresh_idle_ms: i64,
     /// Grace window (ms).
     pub refresh_grace_ms: i64,
-    /// Origins allowed for CORS and for refresh/signout (the server's own origin always is).
+    /// Origins allowed for CORS and for sign-in, refresh and sign-out (the server's own origin
+    /// always is).
     pub allowed_origins: Vec<String>,
     /// Honour requested roles at sign-up.
     pub open_role_signup: bool,
@@ -126,7 +127,7 @@ impl AppState {
             keys: Keys::new(secret, ISSUER, AUDIENCE),
             passwords: Passwords::new(settings.hash_concurrency),
             throttle: Throttle::new(settings.throttle),
-            metrics: Metrics::default(),
+            metrics: Metrics::new(db.clone()),
             clock,
             db,
             settings,

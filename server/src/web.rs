@@ -257,7 +257,7 @@ pub fn wrap(api: Router<AppState>, state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::metrics::track,
+            crate::metrics_http::track,
         ))
         .layer(middleware::from_fn(close_if_body_unread))
         .layer(TraceLayer::new_for_http())

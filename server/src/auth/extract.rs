@@ -7,6 +7,7 @@ use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use cookie::{Cookie, SameSite};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -166,13 +167,14 @@ pub fn wants_cookie(headers: &HeaderMap) -> bool {
 
 /// The refresh cookie's values (normally zero or one).
 pub fn refresh_cookies(headers: &HeaderMap) -> Vec<String> {
-    let prefix = format!("{}=", h::REFRESH_COOKIE);
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix(prefix.as_str()).map(str::to_owned))
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|c| c.name() == h::REFRESH_COOKIE)
+        .map(|c| c.value().to_owned())
         .collect()
 }
 
@@ -186,22 +188,22 @@ pub fn wants_session_cookie(headers: &HeaderMap) -> bool {
 
 /// `Set-Cookie` value carrying a refresh token for `max_age` seconds, or for the browser
 /// session when `max_age` is `None` (the family's lifetime still bounds it on the server).
+/// `__Host-` (the cookie's name) requires Secure, Path=/ and no Domain.
 pub fn refresh_cookie(token: &str, max_age: Option<i64>) -> String {
-    let max_age = max_age
-        .map(|s| format!(" Max-Age={};", s.max(0)))
-        .unwrap_or_default();
-    format!(
-        "{}={token}; Path=/;{max_age} HttpOnly; Secure; SameSite=Strict",
-        h::REFRESH_COOKIE,
-    )
+    let mut c = Cookie::build((h::REFRESH_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Strict);
+    if let Some(s) = max_age {
+        c = c.max_age(cookie::time::Duration::seconds(s.max(0)));
+    }
+    c.build().to_string()
 }
 
-/// `Set-Cookie` value that removes the refresh cookie.
+/// `Set-Cookie` value that removes the refresh cookie (empty, `Max-Age=0`).
 pub fn expired_refresh_cookie() -> String {
-    format!(
-        "{}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict",
-        h::REFRESH_COOKIE
-    )
+    refresh_cookie("", Some(0))
 }
 
 /// Whether the Content-Type is JSON.
@@ -225,7 +227,14 @@ pub fn device(headers: &HeaderMap) -> String {
     if ua.is_empty() {
         return "unknown client".to_owned();
     }
-    let browser = [
+    // The first entry whose needle the User-Agent contains (order matters: Edge says Chrome too).
+    let first = |table: &[(&str, &'static str)]| {
+        table
+            .iter()
+            .find(|(needle, _)| ua.contains(needle))
+            .map(|(_, name)| *name)
+    };
+    let browser = first(&[
         ("Edg/", "Edge"),
         ("OPR/", "Opera"),
         ("Firefox/", "Firefox"),
@@ -233,11 +242,8 @@ pub fn device(headers: &HeaderMap) -> String {
         ("Chrome/", "Chrome"),
         ("Safari/", "Safari"),
         ("curl/", "curl"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
-    let os = [
+    ]);
+    let os = first(&[
         ("Android", "Android"),
         ("iPhone", "iOS"),
         ("iPad", "iPadOS"),
@@ -245,10 +251,7 @@ pub fn device(headers: &HeaderMap) -> String {
         ("Mac OS X", "macOS"),
         ("CrOS", "ChromeOS"),
         ("Linux", "Linux"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
+    ]);
     match (browser, os) {
         (Some(b), Some(o)) => format!("{b} on {o}"),
         (Some(b), None) => b.to_owned(),
@@ -327,20 +330,54 @@ mod tests {
     fn refresh_cookie_is_found_among_others() {
         let h = hm(&[("cookie", "a=1; __Host-refresh=tok; b=2")]);
         assert_eq!(refresh_cookies(&h), vec!["tok".to_owned()]);
-        assert!(!refresh_cookie("t", None).contains("Max-Age"));
-        assert!(refresh_cookie("t", None).contains("HttpOnly; Secure; SameSite=Strict"));
+        let h = hm(&[
+            ("cookie", "a=1"),
+            ("cookie", "__Host-refresh=x; __Host-refresh=y"),
+        ]);
+        assert_eq!(refresh_cookies(&h), vec!["x".to_owned(), "y".to_owned()]);
+        assert!(refresh_cookies(&hm(&[("cookie", "__Host-refreshx=1; b=2")])).is_empty());
+    }
+
+    /// The attributes of a `Set-Cookie` value, in order, without the name=value pair.
+    fn attributes(set_cookie: &str) -> Vec<String> {
+        let mut parts: Vec<String> = set_cookie.split(';').map(|p| p.trim().to_owned()).collect();
+        parts.remove(0);
+        parts.sort();
+        parts
+    }
+
+    #[test]
+    fn refresh_cookies_carry_exactly_the_host_prefix_attributes() {
         let c = refresh_cookie("t", Some(10));
-        for part in [
-            "__Host-refresh=t",
-            "Path=/",
-            "Max-Age=10",
-            "HttpOnly",
-            "Secure",
-            "SameSite=Strict",
-        ] {
-            assert!(c.contains(part), "{c}");
-        }
-        assert!(!c.contains("Domain"));
+        assert!(c.starts_with("__Host-refresh=t;"), "{c}");
+        assert_eq!(
+            attributes(&c),
+            [
+                "HttpOnly",
+                "Max-Age=10",
+                "Path=/",
+                "SameSite=Strict",
+                "Secure"
+            ]
+        );
+        let session = refresh_cookie("t", None);
+        assert_eq!(
+            attributes(&session),
+            ["HttpOnly", "Path=/", "SameSite=Strict", "Secure"]
+        );
+        let removal = expired_refresh_cookie();
+        assert!(removal.starts_with("__Host-refresh=;"), "{removal}");
+        assert_eq!(
+            attributes(&removal),
+            [
+                "HttpOnly",
+                "Max-Age=0",
+                "Path=/",
+                "SameSite=Strict",
+                "Secure"
+            ]
+        );
+        assert!(refresh_cookie("t", Some(-5)).contains("Max-Age=0"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use api_types::SessionInfo;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -190,23 +191,6 @@ pub enum RotateOutcome {
         /// Its owner.
         user_id: i64,
     },
-}
-
-/// One active family as listed to its owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FamilyRow {
-    /// Family id.
-    pub id: String,
-    /// Client description.
-    pub device: String,
-    /// `body` / `cookie`.
-    pub transport: String,
-    /// Created (ms).
-    pub created_at: i64,
-    /// Last refresh (ms).
-    pub last_used_at: i64,
-    /// End of absolute lifetime (ms).
-    pub expires_at: i64,
 }
 
 fn split_roles(s: &str) -> Vec<String> {
@@ -497,13 +481,14 @@ impl Db {
         .await
     }
 
-    /// Active (not revoked, not expired, not idle) families of a user, newest first.
+    /// Active (not revoked, not expired, not idle) families of a user, newest first, as the
+    /// sessions list shows them (times in seconds; `current` left false for the caller to set).
     pub async fn list_families(
         &self,
         user_id: i64,
         now: i64,
         idle_ms: i64,
-    ) -> Result<Vec<FamilyRow>, sqlx::Error> {
+    ) -> Result<Vec<SessionInfo>, sqlx::Error> {
         self.unit(move |db| async move { db.list_families_inline(user_id, now, idle_ms).await })
             .await
     }
@@ -903,7 +888,7 @@ impl Db {
         user_id: i64,
         now: i64,
         idle_ms: i64,
-    ) -> Result<Vec<FamilyRow>, sqlx::Error> {
+    ) -> Result<Vec<SessionInfo>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT id, device, transport, created_at, last_used_at, expires_at FROM refresh_families \
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3 \
@@ -916,13 +901,15 @@ impl Db {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(FamilyRow {
+                let secs = |column: &str| r.try_get::<i64, _>(column).map(|ms| ms / 1000);
+                Ok(SessionInfo {
                     id: r.try_get("id")?,
                     device: r.try_get("device")?,
                     transport: r.try_get("transport")?,
-                    created_at: r.try_get("created_at")?,
-                    last_used_at: r.try_get("last_used_at")?,
-                    expires_at: r.try_get("expires_at")?,
+                    created_at: secs("created_at")?,
+                    last_used_at: secs("last_used_at")?,
+                    expires_at: secs("expires_at")?,
+                    current: false,
                 })
             })
             .collect()

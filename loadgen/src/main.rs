@@ -172,6 +172,15 @@ async fn ensure_user(client: &HttpClient, url: &str, user: &str) -> Result<(), S
     }
 }
 
+/// Benchmarks and tests talk only to this machine.
+fn loopback_only(url: &str) -> Result<(), String> {
+    if url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost") {
+        Ok(())
+    } else {
+        Err("loadgen only drives loopback servers".into())
+    }
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -190,9 +199,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         label,
         hangup_share,
     } = args;
-    if !(url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
-        return Err("loadgen only drives loopback servers".into());
-    }
+    loopback_only(&url)?;
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: HttpClient = Client::builder(TokioExecutor::new())
@@ -341,9 +348,7 @@ async fn within<T>(f: impl std::future::Future<Output = Result<T, String>>) -> R
 /// milliseconds after sending, then one sign-in that must succeed; between bursts each family
 /// is refreshed normally (the same token again: rotated meanwhile or not, it must answer 200).
 async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), String> {
-    if !(url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
-        return Err("loadgen only drives loopback servers".into());
-    }
+    loopback_only(&url)?;
     let client: HttpClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     ensure_user(&client, &url, "benchuser").await?;
     let mut tokens = Vec::with_capacity(size);
@@ -430,6 +435,15 @@ async fn pool(url: &str) -> Result<sqlx::AnyPool, String> {
     Ok(db.pool().clone())
 }
 
+/// `(…),(…)` for a multi-row INSERT: `row(b)` writes one row whose own parameters are `$b`,
+/// `$b+1`, ...; the first row's start at `$first`, each row takes `width` of them.
+fn values(rows: usize, first: usize, width: usize, row: impl Fn(usize) -> String) -> String {
+    (0..rows)
+        .map(|i| row(first + i * width))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 async fn preload(url: String, rows: u64) -> Result<(), String> {
     let pool = pool(&url).await?;
     let now = session_api::clock::Clock::now_ms(&session_api::clock::SystemClock);
@@ -450,55 +464,46 @@ async fn preload(url: String, rows: u64) -> Result<(), String> {
     while f < families {
         let n = batch.min(families - f);
         let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-        let mut fam_sql = String::from("INSERT INTO refresh_families (id, user_id, transport, device, created_at, last_used_at, expires_at) VALUES ");
-        let mut tok_sql = String::from("INSERT INTO refresh_tokens (token_hash, family_id, created_at, used_at, successor_hash) VALUES ");
         let mut fam_ids = Vec::new();
         let mut toks = Vec::new();
-        for i in 0..n {
+        for _ in 0..n {
             let id = session_api::keys::random_id(16);
             let hashes: Vec<String> = (0..4)
                 .map(|_| {
                     session_api::keys::hash_refresh_token(&session_api::keys::new_refresh_token())
                 })
                 .collect();
+            // A family that rotated three times: three used tokens, each naming its successor.
             for k in 0..4 {
-                let used = if k < 3 { Some(now) } else { None };
-                let succ = if k < 3 {
-                    Some(hashes[k + 1].clone())
-                } else {
-                    None
-                };
+                let succ = hashes.get(k + 1).cloned();
+                let used = succ.is_some().then_some(now);
                 toks.push((hashes[k].clone(), id.clone(), used, succ));
             }
-            if i > 0 {
-                fam_sql.push(',');
-            }
-            let b = i * 2;
-            fam_sql.push_str(&format!(
-                "(${}, $1, 'body', 'preload', $2, $2, ${})",
-                b + 3,
-                b + 4
-            ));
             fam_ids.push(id);
         }
+        let fam_sql = format!(
+            "INSERT INTO refresh_families (id, user_id, transport, device, created_at, \
+             last_used_at, expires_at) VALUES {}",
+            values(fam_ids.len(), 3, 2, |b| format!(
+                "(${b}, $1, 'body', 'preload', $2, $2, ${})",
+                b + 1
+            ))
+        );
         let mut q = sqlx::query(&fam_sql).bind(user_id).bind(now);
         for id in &fam_ids {
             q = q.bind(id.clone()).bind(now + 7 * 86_400_000);
         }
         q.execute(&mut *tx).await.map_err(|e| e.to_string())?;
-        for (i, _) in toks.iter().enumerate() {
-            if i > 0 {
-                tok_sql.push(',');
-            }
-            let b = i * 4;
-            tok_sql.push_str(&format!(
-                "(${}, ${}, $1, ${}, ${})",
+        let tok_sql = format!(
+            "INSERT INTO refresh_tokens (token_hash, family_id, created_at, used_at, \
+             successor_hash) VALUES {}",
+            values(toks.len(), 2, 4, |b| format!(
+                "(${b}, ${}, $1, ${}, ${})",
+                b + 1,
                 b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            ));
-        }
+                b + 3
+            ))
+        );
         let mut q = sqlx::query(&tok_sql).bind(now);
         for (h, fam, used, succ) in toks {
             q = q.bind(h).bind(fam).bind(used).bind(succ);
