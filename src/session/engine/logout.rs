@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use api_types::{headers, paths, RefreshRequest};
+use api_types::{paths, RefreshRequest};
 
 use super::super::events::SessionEvent;
 use super::super::ports::Area;
@@ -90,13 +90,7 @@ impl Inner {
     pub(super) fn sign_out_on_server(self: &Rc<Self>, previous: Option<&Token>) {
         let refresh_token = previous.and_then(|t| t.refresh.clone());
         let body = serde_json::to_string(&RefreshRequest { refresh_token }).unwrap_or_default();
-        let mut req = self.post(paths::SIGNOUT, body);
-        if self.cookie_mode() {
-            req.headers.push((
-                headers::REFRESH_TRANSPORT.into(),
-                headers::REFRESH_TRANSPORT_COOKIE.into(),
-            ));
-        }
+        let mut req = self.token_post(paths::SIGNOUT, body, false);
         if let Some(t) = previous {
             req = self.authorize(req, &t.access);
         }

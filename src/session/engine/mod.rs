@@ -37,6 +37,8 @@ use std::rc::{Rc, Weak};
 
 use futures::future::{LocalBoxFuture, Shared};
 
+use api_types::headers;
+
 use super::error::FailureKind;
 use super::events::{ChangeNotifier, ChangeSubscription, EventBus, SessionEvent, Subscription};
 use super::ports::{
@@ -317,6 +319,27 @@ impl Inner {
         req.headers
             .push(("content-type".into(), "application/json".into()));
         req.body = Some(body);
+        req
+    }
+
+    /// A POST that carries or clears the refresh token (sign-in, refresh, sign-out). In cookie
+    /// mode it asks for the cookie transport, and `browser_session` (remember me off) asks that
+    /// the cookie end with the browser.
+    fn token_post(&self, path: &str, body: String, browser_session: bool) -> HttpRequest {
+        let mut req = self.post(path, body);
+        if self.cookie_mode() {
+            let h = &mut req.headers;
+            h.push((
+                headers::REFRESH_TRANSPORT.into(),
+                headers::REFRESH_TRANSPORT_COOKIE.into(),
+            ));
+            if browser_session {
+                h.push((
+                    headers::REFRESH_PERSIST.into(),
+                    headers::REFRESH_PERSIST_SESSION.into(),
+                ));
+            }
+        }
         req
     }
 

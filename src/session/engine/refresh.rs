@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use futures::future::{FutureExt, LocalBoxFuture};
 
-use api_types::{headers, paths, RefreshRequest, RefreshResponse};
+use api_types::{paths, RefreshRequest, RefreshResponse};
 
 use super::super::claims::read_claims;
 use super::super::error::{classify_refresh_status, FailureKind};
@@ -337,20 +337,9 @@ impl Inner {
             Some(from_storage.or(own).ok_or(FailureKind::NoSession)?)
         };
         let body = serde_json::to_string(&RefreshRequest { refresh_token }).unwrap_or_default();
-        let mut req = self.post(paths::REFRESH, body);
-        if self.cookie_mode() {
-            req.headers.push((
-                headers::REFRESH_TRANSPORT.into(),
-                headers::REFRESH_TRANSPORT_COOKIE.into(),
-            ));
-            // "Remember me" off: the rotated cookie stays a browser-session cookie.
-            if store::not_remembered(&*self.ports.storage) {
-                req.headers.push((
-                    headers::REFRESH_PERSIST.into(),
-                    headers::REFRESH_PERSIST_SESSION.into(),
-                ));
-            }
-        }
+        // "Remember me" off: the rotated cookie stays a browser-session cookie.
+        let not_remembered = self.cookie_mode() && store::not_remembered(&*self.ports.storage);
+        let req = self.token_post(paths::REFRESH, body, not_remembered);
         self.st.borrow_mut().stats.refresh_requests += 1;
         let sent_at = self.now();
         let resp = self.ports.transport.send(req).await?;

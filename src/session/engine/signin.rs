@@ -1,7 +1,7 @@
 //! Sign-in and sign-up: the two calls that go without a session, and keep the server's words
 //! when they fail (a 401/404 there means "wrong password" or "unknown user", not "session over").
 
-use api_types::{headers, paths, MessageResponse, SigninRequest, SigninResponse, SignupRequest};
+use api_types::{paths, MessageResponse, SigninRequest, SigninResponse, SignupRequest};
 
 use super::super::claims::read_claims;
 use super::super::error::{error_message, map_status, ClientError};
@@ -39,20 +39,8 @@ impl Engine {
     ) -> Result<(), ClientError> {
         let inner = self.0.clone();
         let body = serde_json::to_string(&SigninRequest { username, password }).map_err(decode)?;
-        let mut req = inner.post(paths::SIGNIN, body);
-        if inner.cookie_mode() {
-            req.headers.push((
-                headers::REFRESH_TRANSPORT.into(),
-                headers::REFRESH_TRANSPORT_COOKIE.into(),
-            ));
-            if !remember {
-                // Not remembered: the HttpOnly cookie must not outlive the browser session.
-                req.headers.push((
-                    headers::REFRESH_PERSIST.into(),
-                    headers::REFRESH_PERSIST_SESSION.into(),
-                ));
-            }
-        }
+        // Not remembered: the HttpOnly cookie must not outlive the browser session.
+        let req = inner.token_post(paths::SIGNIN, body, !remember);
         let sent_at = inner.now();
         let resp = inner.ports.transport.send(req).await?;
         let received_at = inner.now();

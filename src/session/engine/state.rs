@@ -246,7 +246,7 @@ impl State {
                 adopted: false,
             },
         };
-        let mut effects = vec![
+        let effects = vec![
             Effect::Save(Save::Obtained {
                 token: token.clone(),
                 remember: o.remember,
@@ -255,6 +255,17 @@ impl State {
             Effect::Broadcast(token_message(&self.tab.id, &token, o.got != Got::Refresh)),
             Effect::Emit(event),
         ];
+        (generation, self.signed_in(token, was_degraded, effects))
+    }
+
+    /// Enters `SignedIn` with `token` (healthy), after `effects`: then `Recovered` if this ends a
+    /// degraded spell, and the new schedule.
+    pub fn signed_in(
+        &mut self,
+        token: Token,
+        was_degraded: bool,
+        mut effects: Vec<Effect>,
+    ) -> Vec<Effect> {
         self.phase = Phase::SignedIn {
             token,
             trouble: None,
@@ -263,7 +274,7 @@ impl State {
             effects.push(Effect::Emit(SessionEvent::Recovered));
         }
         effects.push(Effect::Reschedule);
-        (generation, effects)
+        effects
     }
 }
 

@@ -154,21 +154,10 @@ pub(crate) fn adopt(
         user: news.user,
         area,
     };
-    let mut effects = vec![
-        Effect::Save(Save::Adopted {
-            token: token.clone(),
-        }),
-        Effect::Emit(event),
-    ];
-    st.phase = Phase::SignedIn {
-        token,
-        trouble: None,
-    };
-    if was_degraded && !st.degraded() {
-        effects.push(Effect::Emit(SessionEvent::Recovered));
-    }
-    effects.push(Effect::Reschedule);
-    effects
+    let save = Effect::Save(Save::Adopted {
+        token: token.clone(),
+    });
+    st.signed_in(token, was_degraded, vec![save, Effect::Emit(event)])
 }
 
 impl Inner {
