@@ -126,7 +126,7 @@ impl AppState {
         Self(Arc::new(Inner {
             keys: Keys::new(secret, ISSUER, AUDIENCE),
             passwords: Passwords::new(settings.hash_concurrency),
-            throttle: Throttle::new(settings.throttle),
+            throttle: Throttle::new(settings.throttle, db.clone()),
             metrics: Metrics::new(db.clone()),
             clock,
             db,
