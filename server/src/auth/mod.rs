@@ -93,7 +93,7 @@ async fn signin(
     req: Request<axum::body::Body>,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let ip = client_ip(&parts.extensions);
+    let ip = client_ip(&parts.extensions, &parts.headers, st.settings());
     let headers = parts.headers.clone();
     if !origin_allowed(&headers, st.settings()) {
         return Err(ApiError::Forbidden(CROSS_SITE.into()));
