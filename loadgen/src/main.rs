@@ -6,6 +6,7 @@
 //! `loadgen verify --database-url URL` checks that every live family has exactly one active token.
 //! `loadgen run ... --hangup-share 0.25` resets that share of the requests' connections while
 //! they are in flight (a closed tab, a load balancer giving up); the row counts the others.
+//! `loadgen run --url A --url B ...` sends each worker's requests to the instances in turn.
 //! `loadgen hangup-bursts --url URL` sends bursts of refreshes whose connections are reset
 //! mid-request, each burst followed by one sign-in, and prints how many sign-ins succeeded.
 
@@ -59,8 +60,10 @@ enum Cmd {
 /// `loadgen run`'s flags.
 #[derive(clap::Args)]
 struct RunArgs {
-    #[arg(long)]
-    url: String,
+    /// Server URL; repeat it for several instances of one server: each worker sends its
+    /// requests to them in turn (a refresh rotated at one is presented next at the other).
+    #[arg(long, required = true)]
+    url: Vec<String>,
     #[arg(long)]
     scenario: String,
     #[arg(long, default_value_t = 32)]
@@ -199,7 +202,11 @@ async fn run(args: RunArgs) -> Result<(), String> {
         label,
         hangup_share,
     } = args;
-    loopback_only(&url)?;
+    for u in &url {
+        loopback_only(u)?;
+    }
+    let urls = url;
+    let url = urls[0].clone();
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: HttpClient = Client::builder(TokioExecutor::new())
@@ -226,15 +233,18 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
-    for seed in seeds {
-        let (client, url, scenario) = (client.clone(), url.clone(), scenario.clone());
+    for (worker, seed) in seeds.into_iter().enumerate() {
+        let (client, urls, scenario) = (client.clone(), urls.clone(), scenario.clone());
         let (stop, issued, errors) = (stop.clone(), issued.clone(), errors.clone());
         let hung_up = hung_up.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let access = seed["accessToken"].as_str().unwrap_or_default().to_owned();
             let mut refresh = seed["refreshToken"].as_str().unwrap_or_default().to_owned();
+            let mut turn = worker;
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let url = &urls[turn % urls.len()];
+                turn += 1;
                 if issued.fetch_add(1, Ordering::Relaxed) >= max_requests {
                     break;
                 }
@@ -254,7 +264,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
                             40_000,
                         )
                     };
-                    hang_up(&url, "POST", path, &body, hang_up_delay(max_us)).await;
+                    hang_up(url, "POST", path, &body, hang_up_delay(max_us)).await;
                     hung_up.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use ipnet::IpNet;
 
 use crate::duration::parse_duration;
 
@@ -88,9 +89,26 @@ pub struct Config {
     /// Per-request timeout.
     #[arg(long, env = "SESSION_API_REQUEST_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Address or CIDR of a proxy (load balancer) in front of this server (repeatable, or
+    /// comma-separated). Only when the peer is one of them is X-Forwarded-For read: the client
+    /// is its right-most entry that is not itself a trusted proxy. Default: none, the client is
+    /// the peer address.
+    #[arg(long, env = "SESSION_API_TRUSTED_PROXY", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxy: Vec<IpNet>,
     /// Maximum database connections in the pool.
     #[arg(long, env = "SESSION_API_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+}
+
+/// A `--trusted-proxy` value: a CIDR (`10.0.0.0/8`, `fd00::/8`) or one address (`192.0.2.7`).
+pub fn parse_proxy(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| {
+            format!("'{s}' is not an IP address or CIDR (e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8)")
+        })
 }
 
 impl Config {
@@ -136,5 +154,30 @@ mod tests {
         assert_eq!(c.allowed_origin, vec!["http://a.test", "http://b.test"]);
         assert_eq!(c.refresh_grace, Duration::from_secs(3));
         assert!(Config::try_parse_from(["session-api", "--access-ttl", "soon"]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses_and_anything_else_is_named() {
+        assert!(Config::try_parse_from(["session-api"])
+            .unwrap()
+            .trusted_proxy
+            .is_empty());
+        let c = Config::try_parse_from([
+            "session-api",
+            "--trusted-proxy",
+            "10.0.0.0/8, 192.0.2.7",
+            "--trusted-proxy",
+            "fd00::/8",
+        ])
+        .unwrap();
+        let shown: Vec<String> = c.trusted_proxy.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]);
+        for bad in ["10.0.0.0/33", "10.0.0", "proxy.internal", ""] {
+            let e = Config::try_parse_from(["session-api", "--trusted-proxy", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("--trusted-proxy"), "{bad}: {e}");
+            assert!(e.contains("is not an IP address or CIDR"), "{bad}: {e}");
+        }
     }
 }

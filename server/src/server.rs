@@ -144,7 +144,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let shutdown = shutdown_signal()?;
     let local = listener.local_addr()?;
     println!("session-api listening on http://{local}");
-    // Ended families are kept a day for the reuse log, then purged.
+    // Ended families are kept a day for the reuse log, then purged; so are the throttle's
+    // counters whose window ended.
     let purge_db = db.clone();
     let purge_state = state.clone();
     tokio::spawn(async move {
@@ -160,6 +161,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purge failed"),
+            }
+            match purge_state.throttle().purge(purge_state.now_ms()).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(counters = n, "purged ended failed-sign-in counters")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purge of failed-sign-in counters failed"),
             }
         }
     });

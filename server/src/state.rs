@@ -43,6 +43,8 @@ pub struct Settings {
     pub static_dir: Option<PathBuf>,
     /// Concurrent argon2id computations.
     pub hash_concurrency: usize,
+    /// Proxies whose X-Forwarded-For is believed (`--trusted-proxy`); empty: none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             request_timeout_ms: 15_000,
             static_dir: None,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -89,6 +92,7 @@ impl From<&Config> for Settings {
             hash_concurrency: c
                 .hash_concurrency
                 .unwrap_or_else(|| Settings::default().hash_concurrency),
+            trusted_proxies: c.trusted_proxy.clone(),
         }
     }
 }
@@ -126,7 +130,7 @@ impl AppState {
         Self(Arc::new(Inner {
             keys: Keys::new(secret, ISSUER, AUDIENCE),
             passwords: Passwords::new(settings.hash_concurrency),
-            throttle: Throttle::new(settings.throttle),
+            throttle: Throttle::new(settings.throttle, db.clone()),
             metrics: Metrics::new(db.clone()),
             clock,
             db,

@@ -1,5 +1,5 @@
-//! Failed-login throttling that an attacker cannot turn against the account's owner
-//! (sliding windows, in memory).
+//! Failed-login throttling that an attacker cannot turn against the account's owner, with its
+//! counters in the database so that every instance on it applies one limit.
 //!
 //! Three counters of failed sign-ins, each over `--login-window`:
 //! - per (account, client IP): the first `pair_free` failures are free; after that each attempt
@@ -12,12 +12,18 @@
 //!   address alone reaches only ~`pair_free` + log2(window in s) failures per window.
 //! - per client IP, over every account (`per_ip`): against one address trying many accounts.
 //!
-//! A successful sign-in clears that account's pair and account counters. In memory is enough
-//! for one instance (several instances each apply the limits: see the scale-out issue). The map
-//! is pruned so it cannot grow without bound.
+//! Storage (table `login_failures`, [`Db::record_login_failure`]): one row per key with the
+//! start of its window (its first failure), the failures since then and the latest one. A
+//! failure is one upsert that counts it for all three keys and returns the new counters, so
+//! concurrent failures at several instances are all counted; a failure after a key's window
+//! ended starts a new window. (The in-memory version before slid over each failure's time; a
+//! window that starts at the first failure allows at most one more window's worth right after
+//! a window ends, the same bound per window.) A successful sign-in clears that account's pair
+//! and account counters; the hourly purge deletes rows whose window ended.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use sha2::{Digest, Sha256};
+
+use crate::db::{Db, FailureCount};
 
 /// Limits of the throttle.
 #[derive(Debug, Clone, Copy)]
@@ -43,48 +49,34 @@ impl Default for ThrottleLimits {
     }
 }
 
-/// Records failures and answers how long a sign-in attempt must wait.
-#[derive(Debug)]
+/// Records failures (in the database) and answers how long a sign-in attempt must wait.
+#[derive(Debug, Clone)]
 pub struct Throttle {
     limits: ThrottleLimits,
-    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    db: Db,
 }
 
-const MAX_KEYS: usize = 100_000;
-/// Failures kept per (account, IP): enough for the longest delay the window allows.
-const PAIR_KEEP: usize = 64;
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Pair,
-    Account,
-    Ip,
-}
+/// Longest account name kept as it is in a key; longer ones (never a real account: sign-up
+/// allows 20 characters) are keyed by their SHA-256, so a key stays small and indexable.
+const MAX_KEY_ACCOUNT: usize = 64;
 
 impl Throttle {
-    /// A throttle with the given limits.
-    pub fn new(limits: ThrottleLimits) -> Self {
-        Self {
-            limits,
-            failures: Mutex::new(HashMap::new()),
-        }
+    /// A throttle with the given limits, counting in `db`.
+    pub fn new(limits: ThrottleLimits, db: Db) -> Self {
+        Self { limits, db }
     }
 
-    fn keys(account: &str, ip: &str) -> [(String, Kind); 3] {
-        let account = account.to_lowercase();
+    /// The keys of (account, IP), account and IP, in that order.
+    fn keys(account: &str, ip: &str) -> [String; 3] {
+        let mut account = account.to_lowercase();
+        if account.len() > MAX_KEY_ACCOUNT {
+            account = format!("#{}", hex::encode(Sha256::digest(account.as_bytes())));
+        }
         [
-            (format!("p:{ip}|{account}"), Kind::Pair),
-            (format!("a:{account}"), Kind::Account),
-            (format!("i:{ip}"), Kind::Ip),
+            format!("p:{ip}|{account}"),
+            format!("a:{account}"),
+            format!("i:{ip}"),
         ]
-    }
-
-    fn keep(&self, kind: Kind) -> usize {
-        match kind {
-            Kind::Pair => PAIR_KEEP,
-            Kind::Account => self.limits.per_account.max(1) as usize,
-            Kind::Ip => self.limits.per_ip.max(1) as usize,
-        }
     }
 
     /// The delay after `n` failures of one (account, IP) pair, in ms (0 while free).
@@ -99,23 +91,26 @@ impl Throttle {
             .min(self.limits.window_ms)
     }
 
-    /// Seconds to wait before another attempt for this account from this IP, or None when
-    /// allowed.
-    pub fn retry_after(&self, account: &str, ip: &str, now: i64) -> Option<u64> {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+    /// Oldest start of a window that is still open at `now`, exclusive.
+    fn cutoff(&self, now: i64) -> i64 {
+        now.saturating_sub(self.limits.window_ms)
+    }
+
+    /// Seconds to wait at `now` given the counters of the three keys, or None when allowed.
+    fn wait(&self, counters: &[FailureCount], now: i64) -> Option<u64> {
+        let cutoff = self.cutoff(now);
         let mut wait: Option<i64> = None;
-        for (key, kind) in Self::keys(account, ip) {
-            let Some(q) = map.get_mut(&key) else { continue };
-            while q.front().is_some_and(|t| *t <= now - self.limits.window_ms) {
-                q.pop_front();
-            }
-            let until = match kind {
-                Kind::Pair => {
-                    let delay = self.pair_delay_ms(q.len());
-                    (delay > 0).then(|| q.back().copied().unwrap_or(now) + delay)
+        for c in counters.iter().filter(|c| c.window_start > cutoff) {
+            let n = usize::try_from(c.failures).unwrap_or(0);
+            let until = match c.key.as_bytes().first() {
+                Some(b'p') => {
+                    let delay = self.pair_delay_ms(n);
+                    (delay > 0).then(|| c.last_failure_at + delay)
                 }
-                Kind::Account | Kind::Ip => (q.len() >= self.keep(kind))
-                    .then(|| q.front().copied().unwrap_or(now) + self.limits.window_ms),
+                Some(b'a') => (n >= self.limits.per_account.max(1) as usize)
+                    .then(|| c.window_start + self.limits.window_ms),
+                _ => (n >= self.limits.per_ip.max(1) as usize)
+                    .then(|| c.window_start + self.limits.window_ms),
             };
             if let Some(until) = until.filter(|u| *u > now) {
                 let w = until - now;
@@ -125,29 +120,45 @@ impl Throttle {
         wait.map(|ms| ((ms + 999) / 1000).max(1) as u64)
     }
 
-    /// Records a failed attempt.
-    pub fn record_failure(&self, account: &str, ip: &str, now: i64) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_KEYS {
-            let cutoff = now - self.limits.window_ms;
-            map.retain(|_, q| q.back().is_some_and(|t| *t > cutoff));
-        }
-        for (key, kind) in Self::keys(account, ip) {
-            let cap = self.keep(kind);
-            let q = map.entry(key).or_default();
-            q.push_back(now);
-            while q.len() > cap {
-                q.pop_front();
-            }
-        }
+    /// Seconds to wait before another attempt for this account from this IP, or None when
+    /// allowed.
+    pub async fn retry_after(
+        &self,
+        account: &str,
+        ip: &str,
+        now: i64,
+    ) -> Result<Option<u64>, sqlx::Error> {
+        let counters = self
+            .db
+            .login_failures(Self::keys(account, ip), self.cutoff(now))
+            .await?;
+        Ok(self.wait(&counters, now))
+    }
+
+    /// Records a failed attempt; answers what the next attempt from this IP for this account
+    /// will have to wait (None: nothing).
+    pub async fn record_failure(
+        &self,
+        account: &str,
+        ip: &str,
+        now: i64,
+    ) -> Result<Option<u64>, sqlx::Error> {
+        let counters = self
+            .db
+            .record_login_failure(Self::keys(account, ip), now, self.cutoff(now))
+            .await?;
+        Ok(self.wait(&counters, now))
     }
 
     /// Clears the account's counters after a successful sign-in from `ip`.
-    pub fn record_success(&self, account: &str, ip: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+    pub async fn record_success(&self, account: &str, ip: &str) -> Result<(), sqlx::Error> {
         let [pair, acct, _] = Self::keys(account, ip);
-        map.remove(&pair.0);
-        map.remove(&acct.0);
+        self.db.clear_login_failures([pair, acct]).await
+    }
+
+    /// Deletes the counters whose window has ended (the hourly purge).
+    pub async fn purge(&self, now: i64) -> Result<u64, sqlx::Error> {
+        self.db.purge_login_failures(self.cutoff(now)).await
     }
 }
 
@@ -155,83 +166,126 @@ impl Throttle {
 mod tests {
     use super::*;
 
-    fn t() -> Throttle {
-        Throttle::new(ThrottleLimits {
-            pair_free: 3,
-            per_account: 10,
-            per_ip: 20,
-            window_ms: 60_000,
-        })
+    /// A throttle on a fresh SQLite database (kept alive by the returned folder).
+    struct T(Throttle, #[allow(dead_code)] tempfile::TempDir);
+
+    impl T {
+        async fn new(limits: ThrottleLimits) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("t.db").display());
+            let db = Db::connect(&url, 2).await.unwrap();
+            T(Throttle::new(limits, db), dir)
+        }
+        async fn small() -> Self {
+            Self::new(ThrottleLimits {
+                pair_free: 3,
+                per_account: 10,
+                per_ip: 20,
+                window_ms: 60_000,
+            })
+            .await
+        }
+        async fn after(&self, account: &str, ip: &str, now: i64) -> Option<u64> {
+            self.0.retry_after(account, ip, now).await.unwrap()
+        }
+        async fn fail(&self, account: &str, ip: &str, now: i64) -> Option<u64> {
+            self.0.record_failure(account, ip, now).await.unwrap()
+        }
     }
 
-    #[test]
-    fn one_address_gets_growing_delays_and_the_owner_elsewhere_none() {
-        let th = t();
+    #[tokio::test]
+    async fn one_address_gets_growing_delays_and_the_owner_elsewhere_none() {
+        let th = T::small().await;
         for i in 0..3 {
             assert_eq!(
-                th.retry_after("Bob", "6.6.6.6", i),
+                th.after("Bob", "6.6.6.6", i).await,
                 None,
                 "free failure {i}"
             );
-            th.record_failure("bob", "6.6.6.6", i);
+            th.fail("bob", "6.6.6.6", i).await;
         }
         // After the free ones: 1 s, then 2 s, then 4 s after each failure.
-        assert_eq!(th.retry_after("bob", "6.6.6.6", 2), Some(1));
-        assert_eq!(th.retry_after("bob", "6.6.6.6", 1_002), None);
-        th.record_failure("bob", "6.6.6.6", 1_002);
-        assert_eq!(th.retry_after("bob", "6.6.6.6", 1_003), Some(2));
-        th.record_failure("bob", "6.6.6.6", 3_002);
-        assert_eq!(th.retry_after("bob", "6.6.6.6", 3_003), Some(4));
+        assert_eq!(th.after("bob", "6.6.6.6", 2).await, Some(1));
+        assert_eq!(th.after("bob", "6.6.6.6", 1_002).await, None);
+        assert_eq!(th.fail("bob", "6.6.6.6", 1_002).await, Some(2));
+        assert_eq!(th.after("bob", "6.6.6.6", 1_003).await, Some(2));
+        th.fail("bob", "6.6.6.6", 3_002).await;
+        assert_eq!(th.after("bob", "6.6.6.6", 3_003).await, Some(4));
         // The owner from another address is not slowed.
-        assert_eq!(th.retry_after("bob", "1.1.1.1", 3_003), None);
-        // The window forgets.
-        assert_eq!(th.retry_after("bob", "6.6.6.6", 70_000), None);
+        assert_eq!(th.after("bob", "1.1.1.1", 3_003).await, None);
+        // The window forgets, and a failure after it starts a new one.
+        assert_eq!(th.after("bob", "6.6.6.6", 70_000).await, None);
+        assert_eq!(th.fail("bob", "6.6.6.6", 70_000).await, None);
+        assert_eq!(th.after("bob", "6.6.6.6", 70_001).await, None);
     }
 
-    #[test]
-    fn one_address_cannot_reach_the_account_ceiling_within_a_window() {
-        let th = Throttle::new(ThrottleLimits::default());
+    #[tokio::test]
+    async fn one_address_cannot_reach_the_account_ceiling_within_a_window() {
+        let th = T::new(ThrottleLimits::default()).await;
         let (mut now, mut failures) = (0i64, 0u32);
         while now < ThrottleLimits::default().window_ms {
-            match th.retry_after("carol", "6.6.6.6", now) {
+            match th.after("carol", "6.6.6.6", now).await {
                 None => {
-                    th.record_failure("carol", "6.6.6.6", now);
+                    th.fail("carol", "6.6.6.6", now).await;
                     failures += 1;
                 }
                 Some(s) => now += s as i64 * 1000,
             }
         }
         assert!(failures < 20, "{failures} failures in one window");
-        assert_eq!(th.retry_after("carol", "1.1.1.1", now - 1), None);
+        assert_eq!(th.after("carol", "1.1.1.1", now - 1).await, None);
     }
 
-    #[test]
-    fn many_addresses_reach_the_account_ceiling() {
-        let th = t();
+    #[tokio::test]
+    async fn many_addresses_reach_the_account_ceiling() {
+        let th = T::small().await;
         for i in 0..10 {
-            th.record_failure("dora", &format!("10.0.0.{i}"), 0);
+            th.fail("dora", &format!("10.0.0.{i}"), 0).await;
         }
-        assert!(th.retry_after("dora", "1.1.1.1", 1).is_some());
-        assert!(th.retry_after("eve", "1.1.1.1", 1).is_none());
+        assert!(th.after("dora", "1.1.1.1", 1).await.is_some());
+        assert!(th.after("eve", "1.1.1.1", 1).await.is_none());
     }
 
-    #[test]
-    fn ip_is_throttled_across_accounts() {
-        let th = t();
+    #[tokio::test]
+    async fn ip_is_throttled_across_accounts() {
+        let th = T::small().await;
         for i in 0..20 {
-            th.record_failure(&format!("user{i}"), "9.9.9.9", 0);
+            th.fail(&format!("user{i}"), "9.9.9.9", 0).await;
         }
-        assert!(th.retry_after("someone-else", "9.9.9.9", 1).is_some());
-        assert!(th.retry_after("someone-else", "8.8.8.8", 1).is_none());
+        assert!(th.after("someone-else", "9.9.9.9", 1).await.is_some());
+        assert!(th.after("someone-else", "8.8.8.8", 1).await.is_none());
     }
 
-    #[test]
-    fn success_clears_the_account_but_not_the_ip() {
-        let th = t();
+    #[tokio::test]
+    async fn success_clears_the_account_but_not_the_ip() {
+        let th = T::new(ThrottleLimits {
+            per_ip: 3,
+            ..ThrottleLimits::default()
+        })
+        .await;
         for _ in 0..3 {
-            th.record_failure("amy", "1.2.3.4", 0);
+            th.fail("amy", "1.2.3.4", 0).await;
         }
-        th.record_success("amy", "1.2.3.4");
-        assert_eq!(th.retry_after("amy", "1.2.3.4", 1), None);
+        th.0.record_success("amy", "1.2.3.4").await.unwrap();
+        assert_eq!(th.after("amy", "1.2.3.5", 1).await, None);
+        assert!(
+            th.after("amy", "1.2.3.4", 1).await.is_some(),
+            "the IP's count stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn long_names_get_small_distinct_keys_and_the_purge_drops_ended_windows() {
+        let th = T::small().await;
+        let (a, b) = ("x".repeat(5000), format!("{}y", "x".repeat(4999)));
+        for _ in 0..3 {
+            th.fail(&a, "5.5.5.5", 0).await;
+        }
+        assert!(th.after(&a, "5.5.5.5", 1).await.is_some());
+        assert!(th.after(&b, "5.5.5.5", 1).await.is_none());
+        let keys = Throttle::keys(&a, "5.5.5.5");
+        assert!(keys.iter().all(|k| k.len() < 100), "{keys:?}");
+        assert_eq!(th.0.purge(59_999).await.unwrap(), 0);
+        assert_eq!(th.0.purge(60_000).await.unwrap(), 3);
     }
 }

@@ -467,9 +467,11 @@ enum Op {
     DeleteUser,
     Purge,
     Read,
+    LoginFailure,
+    ClearLoginFailures,
 }
 
-const OPS: [Op; 9] = [
+const OPS: [Op; 11] = [
     Op::CreateUser,
     Op::CreateFamily,
     Op::Rotate,
@@ -479,6 +481,8 @@ const OPS: [Op; 9] = [
     Op::DeleteUser,
     Op::Purge,
     Op::Read,
+    Op::LoginFailure,
+    Op::ClearLoginFailures,
 ];
 
 /// One operation of the database layer on `db`, on a family of `fams` or a throw-away user.
@@ -587,6 +591,24 @@ async fn run_op(
                 db.purge_ended_families(now, 0)
                     .await
                     .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Op::LoginFailure => {
+            maybe_cancel(polls, async {
+                let keys = ["p:1.2.3.4|hangup", "a:hangup", "i:1.2.3.4"].map(String::from);
+                db.record_login_failure(keys, now, now - 60_000)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Op::ClearLoginFailures => {
+            maybe_cancel(polls, async {
+                db.clear_login_failures(["p:1.2.3.4|hangup", "a:hangup"].map(String::from))
+                    .await
                     .map_err(|e| e.to_string())
             })
             .await

@@ -132,11 +132,63 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// The client's address, when the server was started with connect info (not in oneshot tests).
-pub fn client_ip(parts_ext: &axum::http::Extensions) -> String {
-    parts_ext
+/// The client's address as the throttle counts it: the peer address (the server runs with
+/// connect info; oneshot tests insert it; without it "unknown"), or, when the peer is one of
+/// `--trusted-proxy`, what [`forwarded_client`] finds in X-Forwarded-For.
+pub fn client_ip(
+    parts_ext: &axum::http::Extensions,
+    headers: &HeaderMap,
+    settings: &Settings,
+) -> String {
+    let peer = parts_ext
         .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+        .map(|c| c.0.ip());
+    match peer {
+        Some(peer) => forwarded_client(peer, headers, &settings.trusted_proxies).to_string(),
+        None => "unknown".to_owned(),
+    }
+}
+
+/// The client behind `peer`: the peer itself unless it is a trusted proxy; then the right-most
+/// X-Forwarded-For entry (all such headers, in order) that is not a trusted proxy. Entries left
+/// of it were written by the client and are never believed. An entry that is not an address
+/// (`IP`, `IPv4:port` and `[IPv6]:port` are) stops the walk at the trusted hop that passed it
+/// on; when every entry is a trusted proxy, the left-most one is the client.
+pub fn forwarded_client(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let parse = |entry: &str| {
+        let entry = entry.trim();
+        entry
+            .parse::<std::net::IpAddr>()
+            .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|a| a.ip()))
+            .ok()
+            .map(|ip| ip.to_canonical())
+    };
+    let entries: Vec<Option<std::net::IpAddr>> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| match v.to_str() {
+            Ok(v) => v.split(',').map(parse).collect::<Vec<_>>(),
+            Err(_) => vec![None],
+        })
+        .collect();
+    let mut hop = peer;
+    for entry in entries.into_iter().rev() {
+        match entry {
+            Some(ip) if is_trusted(&ip) => hop = ip,
+            Some(ip) => return ip,
+            None => return hop,
+        }
+    }
+    hop
 }
 
 /// True when there is no Origin header, or it is configured, or it is the server's own origin.
@@ -270,6 +322,46 @@ mod tests {
             m.append(*k, HeaderValue::from_str(v).unwrap());
         }
         m
+    }
+
+    #[test]
+    fn the_forwarded_client_is_believed_only_from_trusted_proxies() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let trusted: Vec<ipnet::IpNet> = ["10.0.0.0/8", "fd00::/8"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let at = |peer: &str, xff: &[&str]| {
+            let pairs: Vec<(&'static str, &str)> =
+                xff.iter().map(|v| ("x-forwarded-for", *v)).collect();
+            forwarded_client(ip(peer), &hm(&pairs), &trusted).to_string()
+        };
+        // Untrusted peer: the header is ignored.
+        assert_eq!(at("203.0.113.5", &["198.51.100.1"]), "203.0.113.5");
+        assert_eq!(
+            forwarded_client(ip("10.0.0.1"), &hm(&[("x-forwarded-for", "1.1.1.1")]), &[])
+                .to_string(),
+            "10.0.0.1",
+            "no trusted proxies: never read"
+        );
+        // Trusted peer: the right-most entry that is not a trusted proxy.
+        assert_eq!(at("10.0.0.1", &["198.51.100.1"]), "198.51.100.1");
+        assert_eq!(
+            at("10.0.0.1", &["6.6.6.6, 198.51.100.1, 10.0.0.2"]),
+            "198.51.100.1",
+            "the client's own spoofed entry on the left is ignored"
+        );
+        assert_eq!(at("10.0.0.1", &["6.6.6.6", "198.51.100.2"]), "198.51.100.2");
+        assert_eq!(at("10.0.0.1", &["198.51.100.3:4711"]), "198.51.100.3");
+        assert_eq!(at("fd00::1", &["[2001:db8::7]:443"]), "2001:db8::7");
+        assert_eq!(
+            at("::ffff:10.0.0.1", &["::ffff:198.51.100.4"]),
+            "198.51.100.4"
+        );
+        // No header, garbage, or only proxies.
+        assert_eq!(at("10.0.0.1", &[]), "10.0.0.1");
+        assert_eq!(at("10.0.0.1", &["6.6.6.6, garbage, 10.0.0.3"]), "10.0.0.3");
+        assert_eq!(at("10.0.0.1", &["10.0.0.4, 10.0.0.3"]), "10.0.0.4");
     }
 
     #[test]

@@ -93,7 +93,7 @@ async fn signin(
     req: Request<axum::body::Body>,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let ip = client_ip(&parts.extensions);
+    let ip = client_ip(&parts.extensions, &parts.headers, st.settings());
     let headers = parts.headers.clone();
     if !origin_allowed(&headers, st.settings()) {
         return Err(ApiError::Forbidden(CROSS_SITE.into()));
@@ -105,7 +105,7 @@ async fn signin(
         )
         .await?;
     let now = st.now_ms();
-    if let Some(wait) = st.throttle().retry_after(&req.username, &ip, now) {
+    if let Some(wait) = st.throttle().retry_after(&req.username, &ip, now).await? {
         st.metrics().signin(SigninOutcome::Throttled);
         tracing::warn!(ip, "sign-in throttled");
         return Err(ApiError::TooManyRequests(wait));
@@ -130,12 +130,13 @@ async fn signin(
         (true, Some(u)) => u,
         _ => {
             st.throttle()
-                .record_failure(&req.username, &ip, st.now_ms());
+                .record_failure(&req.username, &ip, st.now_ms())
+                .await?;
             st.metrics().signin(SigninOutcome::Invalid);
             return Err(ApiError::Unauthorized(INVALID_CREDENTIALS));
         }
     };
-    st.throttle().record_success(&req.username, &ip);
+    st.throttle().record_success(&req.username, &ip).await?;
     let transport = if wants_cookie(&headers) {
         Transport::Cookie
     } else {

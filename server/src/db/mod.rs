@@ -193,6 +193,19 @@ pub enum RotateOutcome {
     },
 }
 
+/// One throttle counter (see `src/throttle.rs`): failures of one key in its current window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureCount {
+    /// The throttle key (`p:<ip>|<account>`, `a:<account>`, `i:<ip>`).
+    pub key: String,
+    /// Start of the counter's window: its first failure (ms).
+    pub window_start: i64,
+    /// Failures since `window_start`.
+    pub failures: i64,
+    /// The latest failure (ms).
+    pub last_failure_at: i64,
+}
+
 fn split_roles(s: &str) -> Vec<String> {
     s.split(',')
         .filter(|r| !r.is_empty())
@@ -213,6 +226,18 @@ const ROTATE_WRITE_POSTGRES: &str = "WITH u AS (UPDATE refresh_tokens SET used_a
      i AS (INSERT INTO refresh_tokens (token_hash, family_id, created_at) SELECT $2, family_id, $1 FROM u RETURNING 1), \
      f AS (UPDATE refresh_families SET last_used_at = $1 WHERE id = $4 AND EXISTS (SELECT 1 FROM u) RETURNING 1) \
      SELECT (SELECT COUNT(*) FROM u) + (SELECT COUNT(*) FROM i) + (SELECT COUNT(*) FROM f)";
+
+/// Counts one failed sign-in for each of three keys in one statement, atomically (every instance
+/// on the database shares the counters): a key without a row, or whose window ended (`window_start
+/// <= $5`), starts a new window at this failure; otherwise its count goes up. Returns the new rows.
+const RECORD_LOGIN_FAILURE: &str = "INSERT INTO login_failures (key, window_start, failures, last_failure_at) \
+     VALUES ($1, $4, 1, $4), ($2, $4, 1, $4), ($3, $4, 1, $4) \
+     ON CONFLICT (key) DO UPDATE SET \
+       failures = CASE WHEN login_failures.window_start <= $5 THEN 1 ELSE login_failures.failures + 1 END, \
+       window_start = CASE WHEN login_failures.window_start <= $5 THEN excluded.window_start \
+                      ELSE login_failures.window_start END, \
+       last_failure_at = excluded.last_failure_at \
+     RETURNING key, window_start, failures, last_failure_at";
 
 /// Lock statement: a no-op write on the family row that owns a token.
 const LOCK_FAMILY_OF_TOKEN: &str = "UPDATE refresh_families SET last_used_at = last_used_at \
@@ -528,6 +553,40 @@ impl Db {
     /// Deletes families that ended (expired or revoked) more than `keep_ms` ago, with their tokens.
     pub async fn purge_ended_families(&self, now: i64, keep_ms: i64) -> Result<u64, sqlx::Error> {
         self.unit(move |db| async move { db.purge_ended_families_inline(now, keep_ms).await })
+            .await
+    }
+
+    /// The throttle counters of these keys whose window is still open (`window_start > cutoff`).
+    pub async fn login_failures(
+        &self,
+        keys: [String; 3],
+        cutoff: i64,
+    ) -> Result<Vec<FailureCount>, sqlx::Error> {
+        self.unit(move |db| async move { db.login_failures_inline(&keys, cutoff).await })
+            .await
+    }
+
+    /// Counts a failed sign-in for each of the three keys (one upsert that returns the new
+    /// counters); a window that ended at or before `cutoff` starts again at `now`.
+    pub async fn record_login_failure(
+        &self,
+        keys: [String; 3],
+        now: i64,
+        cutoff: i64,
+    ) -> Result<Vec<FailureCount>, sqlx::Error> {
+        self.unit(move |db| async move { db.record_login_failure_inline(&keys, now, cutoff).await })
+            .await
+    }
+
+    /// Forgets the throttle counters of these keys (a successful sign-in).
+    pub async fn clear_login_failures(&self, keys: [String; 2]) -> Result<(), sqlx::Error> {
+        self.unit(move |db| async move { db.clear_login_failures_inline(&keys).await })
+            .await
+    }
+
+    /// Deletes throttle counters whose window ended at or before `cutoff` (they count nothing).
+    pub async fn purge_login_failures(&self, cutoff: i64) -> Result<u64, sqlx::Error> {
+        self.unit(move |db| async move { db.purge_login_failures_inline(cutoff).await })
             .await
     }
 
@@ -988,5 +1047,70 @@ impl Db {
             .rows_affected();
         tx.commit().await?;
         Ok(n)
+    }
+    fn failure_from_row(row: &sqlx::any::AnyRow) -> Result<FailureCount, sqlx::Error> {
+        Ok(FailureCount {
+            key: row.try_get("key")?,
+            window_start: row.try_get("window_start")?,
+            failures: row.try_get("failures")?,
+            last_failure_at: row.try_get("last_failure_at")?,
+        })
+    }
+
+    async fn login_failures_inline(
+        &self,
+        keys: &[String; 3],
+        cutoff: i64,
+    ) -> Result<Vec<FailureCount>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT key, window_start, failures, last_failure_at FROM login_failures \
+             WHERE key IN ($1, $2, $3) AND window_start > $4",
+        )
+        .bind(&keys[0])
+        .bind(&keys[1])
+        .bind(&keys[2])
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::failure_from_row).collect()
+    }
+
+    async fn record_login_failure_inline(
+        &self,
+        keys: &[String; 3],
+        now: i64,
+        cutoff: i64,
+    ) -> Result<Vec<FailureCount>, sqlx::Error> {
+        let _w = self.write_guard().await;
+        let rows = sqlx::query(RECORD_LOGIN_FAILURE)
+            .bind(&keys[0])
+            .bind(&keys[1])
+            .bind(&keys[2])
+            .bind(now)
+            .bind(cutoff)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::failure_from_row).collect()
+    }
+
+    async fn clear_login_failures_inline(&self, keys: &[String; 2]) -> Result<(), sqlx::Error> {
+        let _w = self.write_guard().await;
+        sqlx::query("DELETE FROM login_failures WHERE key IN ($1, $2)")
+            .bind(&keys[0])
+            .bind(&keys[1])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_login_failures_inline(&self, cutoff: i64) -> Result<u64, sqlx::Error> {
+        let _w = self.write_guard().await;
+        Ok(
+            sqlx::query("DELETE FROM login_failures WHERE window_start <= $1")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 }

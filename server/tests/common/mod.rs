@@ -196,6 +196,27 @@ impl TestApp {
         }
     }
 
+    /// A second instance on the same database: its own pool, state and router, the same
+    /// secret and settings, and the same clock (so time moves for both at once).
+    pub async fn another_instance(&self) -> Self {
+        let db = Db::connect(&self.url, 8).await.expect("database");
+        let state = AppState::with_clock(
+            self.state.settings().clone(),
+            db,
+            &self.secret,
+            self.clock.clone(),
+        );
+        let router = app(state.clone());
+        Self {
+            state,
+            clock: self.clock.clone(),
+            router,
+            url: self.url.clone(),
+            secret: self.secret.clone(),
+            _dir: None,
+        }
+    }
+
     fn clock_offset(&self) -> i64 {
         use session_api::clock::{Clock, SystemClock};
         self.state.now_ms() - SystemClock.now_ms()
