@@ -1002,7 +1002,8 @@ async fn load(loads: usize) -> LoadFigures {
                 } else {
                     t.encodings.clone()
                 };
-                format!("{} responses: {enc}", t.responses)
+                let plural = if t.responses == 1 { "" } else { "s" };
+                format!("{} response{plural}: {enc}", t.responses)
             })
             .unwrap_or("failed".into())
     };
