@@ -78,13 +78,17 @@ pub fn free_port() -> u16 {
 }
 
 /// A copy of `dist/` with another `config.json` (e.g. compatibility mode), in a temp folder that
-/// lives as long as the returned guard.
+/// lives as long as the returned guard. The precompressed `.br` / `.gz` copies come along (the
+/// server serves them as it serves `dist/`), except any of `config.json`: it would be served
+/// instead of the one written here.
 pub fn dist_with_config(config: &Value) -> tempfile::TempDir {
     let src = dist_dir();
     let dir = tempfile::tempdir().expect("temp dir");
     for entry in std::fs::read_dir(&src).expect("read dist/") {
         let entry = entry.expect("dist/ entry");
-        if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+        let name = entry.file_name();
+        let stale_config = name == "config.json.br" || name == "config.json.gz";
+        if entry.file_type().map(|t| t.is_file()).unwrap_or(false) && !stale_config {
             std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy dist/");
         }
     }

@@ -22,6 +22,7 @@ pub mod password;
 pub mod server;
 pub mod sessions;
 pub mod state;
+pub mod static_files;
 pub mod throttle;
 pub mod web;
 

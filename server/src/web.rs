@@ -1,8 +1,7 @@
 //! Cross-cutting HTTP concerns: security headers (strict CSP on the app), the `Date` header,
 //! JSON bodies for every error, CORS, body limit, timeout, `Connection: close` on answers that
-//! leave the request body unread, tracing, and the static SPA with its index.html fallback.
+//! leave the request body unread, tracing; the static SPA is [`crate::static_files`].
 
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,8 +22,6 @@ use hyper::body::{Frame, SizeHint};
 use sha2::{Digest, Sha256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::services::{ServeDir, ServeFile};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -186,25 +183,6 @@ async fn common_headers(State(st): State<AppState>, req: Request, next: Next) ->
     res
 }
 
-fn static_service(dir: &Path) -> Router<AppState> {
-    let index = dir.join("index.html");
-    let html = std::fs::read_to_string(&index).unwrap_or_else(|e| {
-        tracing::warn!(path = %index.display(), error = %e, "static dir has no readable index.html");
-        String::new()
-    });
-    let csp = HeaderValue::from_str(&app_csp(&html))
-        .unwrap_or_else(|_| HeaderValue::from_static(API_CSP));
-    let serve = ServeDir::new(dir).fallback(ServeFile::new(index));
-    Router::new().fallback_service(
-        tower::ServiceBuilder::new()
-            .layer(SetResponseHeaderLayer::overriding(
-                header::CONTENT_SECURITY_POLICY,
-                csp,
-            ))
-            .service(serve),
-    )
-}
-
 fn cors(origins: &[String]) -> Option<CorsLayer> {
     let list: Vec<HeaderValue> = origins
         .iter()
@@ -236,7 +214,7 @@ pub fn wrap(api: Router<AppState>, state: AppState) -> Router {
     let s = state.settings().clone();
     let mut router = api.route("/api/{*rest}", any(api_not_found));
     router = match &s.static_dir {
-        Some(dir) => router.merge(static_service(dir)),
+        Some(dir) => router.merge(crate::static_files::router(dir)),
         None => router.fallback(|| async { ApiError::NotFound("Not found!".into()) }),
     };
     router = router

@@ -10,8 +10,10 @@
 //!    and in 4 tabs of one browser session (every tab fires K at the same moment);
 //! 2. a long session with 5 s access tokens, a page calling the API every few seconds and more
 //!    tabs of the same session open in the background;
-//! 3. load: transfer size, and time from navigation start until the login input can be typed
-//!    into, over fresh browser profiles, next to a one-input static page (the floor);
+//! 3. load: file sizes, the bytes a first load transfers as served (precompressed copies), and
+//!    time from navigation start until the login input can be typed into, over fresh browser
+//!    profiles, next to a one-input static page (the floor), also on an emulated slow network
+//!    and, for comparison, without the compressed copies;
 //! 4. memory: JS heap and wasm memory after sign-in and after the long session, and the floor's.
 //!
 //! Environment: `BENCH_SESSION_SECONDS` (default 120; 600 = the issue's 10 minutes),
@@ -35,9 +37,11 @@ const SESSION_TTL: Duration = Duration::from_secs(5);
 /// The long session's page fires 10 calls this often.
 const SESSION_FIRE_EVERY: Duration = Duration::from_secs(3);
 
-/// The floor page: plain static HTML with one input, served by the same server.
+/// The floor page: plain static HTML with one input, served by the same server. Its empty
+/// `data:` icon keeps Chromium from fetching `/favicon.ico`, which the server would answer with
+/// the app's index.html (the SPA fallback) and the floor's transfer would count.
 const FLOOR_HTML: &str = "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
-<title>floor</title></head>\n<body><form><input name=\"username\" autocomplete=\"username\">\
+<title>floor</title><link rel=\"icon\" href=\"data:,\"></head>\n<body><form><input name=\"username\" autocomplete=\"username\">\
 </form></body>\n</html>\n";
 
 fn progress(msg: impl AsRef<str>) {
@@ -103,6 +107,14 @@ fn fmt_num(v: f64) -> String {
 
 fn mib(bytes: f64) -> String {
     format!("{:.2} MiB", bytes / (1024.0 * 1024.0))
+}
+
+/// "a ×3, b ×1": how often each value was seen.
+fn tally(seen: &std::collections::BTreeMap<String, usize>) -> String {
+    seen.iter()
+        .map(|(v, n)| format!("{v} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn kb(bytes: u64) -> String {
@@ -499,11 +511,7 @@ async fn amplification(reps: usize) -> String {
         rows.join("\n"),
         metrics.refreshes("reuse_detected"),
         ttl = AMP_TTL.as_secs(),
-        visibility = visibility
-            .iter()
-            .map(|(state, n)| format!("{state} ×{n}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        visibility = tally(&visibility),
     )
 }
 
@@ -721,11 +729,24 @@ struct Sizes {
     raw: u64,
     gz: u64,
     html_gz: u64,
+    /// Sizes of the `.br` copies `scripts/build-release` wrote (0 when there are none).
+    br: u64,
+    html_br: u64,
+}
+
+fn file_len(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn br_path(path: &std::path::Path) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".br");
+    p.into()
 }
 
 fn sizes() -> Sizes {
     let dist = e2e::dist_dir();
-    let (mut raw, mut gz) = (0, 0);
+    let (mut raw, mut gz, mut br) = (0, 0, 0);
     let mut found = 0;
     for entry in std::fs::read_dir(&dist).expect("read dist/") {
         let path = entry.expect("dist entry").path();
@@ -736,25 +757,88 @@ fn sizes() -> Sizes {
         if name.ends_with("_bg.wasm") || name.ends_with(".js") || name.ends_with(".css") {
             raw += std::fs::metadata(&path).expect("stat").len();
             gz += gzip_size(&path);
+            br += file_len(&br_path(&path));
             found += 1;
         }
     }
     assert!(found >= 3, "dist/ lacks the wasm, js or css");
+    let index = dist.join("index.html");
     Sizes {
         raw,
         gz,
-        html_gz: gzip_size(&dist.join("index.html")),
+        html_gz: gzip_size(&index),
+        br,
+        html_br: file_len(&br_path(&index)),
     }
 }
 
-/// One fresh load of `path`: ms from navigation start until the input can be typed into, and
-/// the JS heap (and wasm memory) after it settled.
-async fn one_load(browser: &Browser, base: &str, path: &str) -> (f64, Option<f64>, Option<f64>) {
+/// What a page load transferred, from Resource Timing (the navigation entry and every resource
+/// entry, same origin so nothing is zeroed): bodies as sent (`encodedBodySize`: compressed when
+/// the server sent a compressed copy; headers not included — Chromium's `transferSize` only adds
+/// a fixed 300 B per response to it, as Resource Timing specifies), as decoded, and the
+/// `Content-Encoding` of each response where Chromium exposes it.
+const TRANSFER: &str = "const all = [...performance.getEntriesByType('navigation'), \
+       ...performance.getEntriesByType('resource')]; \
+     const sum = k => all.reduce((a, e) => a + (e[k] || 0), 0); \
+     return { count: all.length, encoded: sum('encodedBodySize'), decoded: sum('decodedBodySize'), \
+              encodings: all.map(e => e.contentEncoding === undefined ? null : (e.contentEncoding || 'identity')) };";
+
+/// A page load's bytes (see [`TRANSFER`]).
+#[derive(Debug, Clone, Default)]
+struct Transfer {
+    responses: u64,
+    encoded: f64,
+    decoded: f64,
+    /// "br ×4, identity ×2"; empty when Chromium does not expose `contentEncoding`.
+    encodings: String,
+}
+
+async fn transfer(page: &Page) -> Option<Transfer> {
+    let v = page.js(TRANSFER, vec![]).await;
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for e in v["encodings"].as_array()?.iter().filter_map(|e| e.as_str()) {
+        *seen.entry(e.to_string()).or_default() += 1;
+    }
+    Some(Transfer {
+        responses: v["count"].as_u64()?,
+        encoded: v["encoded"].as_f64()?,
+        decoded: v["decoded"].as_f64()?,
+        encodings: tally(&seen),
+    })
+}
+
+/// One fresh load of `path`.
+struct Sample {
+    /// ms from navigation start until the input can be typed into.
+    ms: f64,
+    /// JS heap and wasm memory after it settled (not read on throttled loads).
+    heap: Option<f64>,
+    wasm: Option<f64>,
+    transfer: Option<Transfer>,
+}
+
+/// Chromium's network emulation for the throttled loads (CDP `Network.emulateNetworkConditions`):
+/// 150 ms latency, 1.6 Mbit/s down, 750 kbit/s up (throughputs in bytes per second).
+const THROTTLE: (f64, f64, f64) = (150.0, 1_600_000.0 / 8.0, 750_000.0 / 8.0);
+
+/// One fresh load of `path`, on Chromium's emulated slow network when `throttled` (then the
+/// memory is not read: the figure is the time).
+async fn one_load(browser: &Browser, base: &str, path: &str, throttled: bool) -> Sample {
     let page = fresh_page(browser, base).await;
+    if throttled {
+        page.cdp("Network.enable", json!({})).await;
+        let (latency, down, up) = THROTTLE;
+        page.cdp(
+            "Network.emulateNetworkConditions",
+            json!({ "offline": false, "latency": latency,
+                    "downloadThroughput": down, "uploadThroughput": up }),
+        )
+        .await;
+    }
     page.goto(path).await;
     let ms = wait_for(
         &format!("the input of {path} to be ready"),
-        Duration::from_secs(20),
+        Duration::from_secs(if throttled { 60 } else { 20 }),
         || async {
             page.js(
                 "return window.__bench ? window.__bench.inputReadyMs : null;",
@@ -766,18 +850,24 @@ async fn one_load(browser: &Browser, base: &str, path: &str) -> (f64, Option<f64
     )
     .await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let (heap, wasm) = memory(&page).await;
+    let (heap, wasm) = if throttled {
+        (None, None)
+    } else {
+        memory(&page).await
+    };
+    let transfer = transfer(&page).await;
     close(page).await;
-    (ms, heap, wasm)
+    Sample {
+        ms,
+        heap,
+        wasm,
+        transfer,
+    }
 }
 
-struct LoadFigures {
-    table: String,
-    memory_rows: Vec<String>,
-}
-
-async fn load(loads: usize) -> LoadFigures {
-    let s = sizes();
+/// A copy of `dist/` (its own `config.json`) with the floor page; without the `.br` / `.gz`
+/// copies when `!precompressed` (what session-api served before it served them).
+fn load_dist(precompressed: bool) -> tempfile::TempDir {
     let dist = e2e::dist_with_config(
         &serde_json::from_str::<Value>(
             &std::fs::read_to_string(e2e::dist_dir().join("config.json"))
@@ -785,36 +875,108 @@ async fn load(loads: usize) -> LoadFigures {
         )
         .expect("config.json is JSON"),
     );
-    let floor_path = dist.path().join("floor.html");
-    std::fs::write(&floor_path, FLOOR_HTML).expect("write floor.html");
-    let floor_gz = gzip_size(&floor_path);
+    std::fs::write(dist.path().join("floor.html"), FLOOR_HTML).expect("write floor.html");
+    if !precompressed {
+        for entry in std::fs::read_dir(dist.path()).expect("read the dist copy") {
+            let path = entry.expect("dist copy entry").path();
+            if path.extension().is_some_and(|e| e == "br" || e == "gz") {
+                std::fs::remove_file(&path).expect("remove a compressed copy");
+            }
+        }
+    }
+    dist
+}
+
+struct LoadFigures {
+    table: String,
+    memory_rows: Vec<String>,
+}
+
+/// Fresh loads of the app's `/login` and the floor page, interleaved (so that a slow moment of
+/// the machine hits both alike).
+async fn loads_of(
+    browser: &Browser,
+    base: &str,
+    n: usize,
+    throttled: bool,
+    with_floor: bool,
+) -> (Vec<Sample>, Vec<Sample>) {
+    let (mut app, mut floor) = (Vec::new(), Vec::new());
+    let label = if throttled { "throttled load" } else { "load" };
+    for i in 0..n {
+        let a = one_load(browser, base, "/login", throttled).await;
+        let mut line = format!("{label} {}/{n} ({base}): app {:.0} ms", i + 1, a.ms);
+        app.push(a);
+        if with_floor {
+            let f = one_load(browser, base, "/floor.html", throttled).await;
+            line.push_str(&format!(", floor {:.0} ms", f.ms));
+            floor.push(f);
+        }
+        progress(line);
+    }
+    (app, floor)
+}
+
+fn ms_of(v: &[Sample]) -> Vec<f64> {
+    v.iter().map(|s| s.ms).collect()
+}
+
+/// Median of one transfer figure over the loads that could read it.
+fn transfer_median(v: &[Sample], f: impl Fn(&Transfer) -> f64) -> Option<f64> {
+    let xs: Vec<f64> = v
+        .iter()
+        .filter_map(|s| s.transfer.as_ref())
+        .map(f)
+        .collect();
+    median(&xs)
+}
+
+async fn load(loads: usize) -> LoadFigures {
+    let s = sizes();
+    // The loads served as session-api serves dist/ (the .br / .gz copies beside the files).
+    let dist = load_dist(true);
+    let floor_gz = gzip_size(&dist.path().join("floor.html"));
     let server = Server::start(ServerOptions {
         static_dir: Some(dist.path().to_path_buf()),
         ..ServerOptions::default()
     })
     .await;
+    // For comparison: the same files without the compressed copies (what it served before).
+    let plain_dist = load_dist(false);
+    let plain = Server::start(ServerOptions {
+        static_dir: Some(plain_dist.path().to_path_buf()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let plain_loads = loads.min(3);
     let browser = Browser::start().await;
-    let (mut app_ms, mut floor_ms) = (Vec::new(), Vec::new());
-    let (mut app_heap, mut floor_heap, mut app_wasm) = (Vec::new(), Vec::new(), Vec::new());
+    let (app, floor) = loads_of(&browser, &server.url(), loads, false, true).await;
+    let (app_slow, floor_slow) = loads_of(&browser, &server.url(), loads, true, true).await;
+    let (plain_app, _) = loads_of(&browser, &plain.url(), plain_loads, false, false).await;
+    let (plain_slow, _) = loads_of(&browser, &plain.url(), plain_loads, true, false).await;
+
     let mut missing = Vec::new();
-    // Interleaved, so that a slow moment of the machine hits both pages alike.
-    for i in 0..loads {
-        let (ms, heap, wasm) = one_load(&browser, &server.url(), "/login").await;
-        app_ms.push(ms);
-        heap.map(|h| app_heap.push(h))
-            .unwrap_or_else(|| missing.push("app heap"));
-        wasm.map(|w| app_wasm.push(w))
-            .unwrap_or_else(|| missing.push("app wasm memory"));
-        let (fms, fheap, _) = one_load(&browser, &server.url(), "/floor.html").await;
-        floor_ms.push(fms);
-        fheap
-            .map(|h| floor_heap.push(h))
-            .unwrap_or_else(|| missing.push("floor heap"));
-        progress(format!(
-            "load {}/{loads}: app {ms:.0} ms, floor {fms:.0} ms",
-            i + 1
-        ));
+    let mut pick = |v: &[Sample], f: fn(&Sample) -> Option<f64>, what: &'static str| {
+        let xs: Vec<f64> = v.iter().filter_map(f).collect();
+        if xs.len() < v.len() {
+            missing.push(what);
+        }
+        xs
+    };
+    let app_heap = pick(&app, |s| s.heap, "app heap");
+    let app_wasm = pick(&app, |s| s.wasm, "app wasm memory");
+    let floor_heap = pick(&floor, |s| s.heap, "floor heap");
+    for (v, what) in [
+        (&app, "app transfer"),
+        (&floor, "floor transfer"),
+        (&plain_app, "uncompressed app transfer"),
+    ] {
+        if v.iter().any(|s| s.transfer.is_none()) {
+            missing.push(what);
+        }
     }
+    let (app_ms, floor_ms) = (ms_of(&app), ms_of(&floor));
+    let (app_slow_ms, floor_slow_ms) = (ms_of(&app_slow), ms_of(&floor_slow));
     let ms = |v: &[f64], p: Option<f64>| {
         let x = match p {
             None => median(v),
@@ -822,15 +984,35 @@ async fn load(loads: usize) -> LoadFigures {
         };
         x.map(|x| format!("{x:.0} ms")).unwrap_or("failed".into())
     };
-    let ratio = match (median(&app_ms), median(&floor_ms)) {
+    let ratio = |a: &[f64], f: &[f64]| match (median(a), median(f)) {
         (Some(a), Some(f)) if f > 0.0 => format!("{:.1}×", a / f),
         _ => "failed".into(),
+    };
+    let bytes = |v: &[Sample], f: fn(&Transfer) -> f64| {
+        transfer_median(v, f)
+            .map(|b| kb(b as u64))
+            .unwrap_or("failed (not readable)".into())
+    };
+    let encodings = |v: &[Sample]| {
+        v.iter()
+            .find_map(|s| s.transfer.as_ref())
+            .map(|t| {
+                let enc = if t.encodings.is_empty() {
+                    "encodings not exposed".to_string()
+                } else {
+                    t.encodings.clone()
+                };
+                let plural = if t.responses == 1 { "" } else { "s" };
+                format!("{} response{plural}: {enc}", t.responses)
+            })
+            .unwrap_or("failed".into())
     };
     let heap_med = |v: &[f64]| median(v).map(mib).unwrap_or("failed (not readable)".into());
     let above = match (median(&app_heap), median(&floor_heap)) {
         (Some(a), Some(f)) => mib(a - f),
         _ => "failed".into(),
     };
+    let (latency, down, up) = THROTTLE;
     let table = format!(
         "### Load (headless Chromium, fresh profile per load)\n\n\
          Time from navigation start until `input[name=username]` is in the DOM, visible and enabled \
@@ -838,15 +1020,38 @@ async fn load(loads: usize) -> LoadFigures {
          `Page.addScriptToEvaluateOnNewDocument` records `performance.now()`), over {loads} fresh \
          loads of each page (a new WebDriver session, i.e. a new Chromium profile with an empty \
          cache, per load; app and floor loads interleaved), both served by the same session-api \
-         on 127.0.0.1. The floor is a static HTML page with one input and nothing else. \
-         Sizes: `gzip -9` of the files in `dist/`, as `scripts/size`.\n\n\
+         on 127.0.0.1 from a copy of `dist/` with its precompressed `.br` / `.gz` files. The floor \
+         is a static HTML page with one input and nothing else (no compressed copy: 0.2 KB; an \
+         empty `data:` icon, so Chromium asks for no favicon). \
+         File sizes: `gzip -9` of the files in `dist/`, as `scripts/size`, and the `.br` copies \
+         `scripts/build-release` writes. **Bytes transferred** are what Chromium received on the \
+         first load, as served (Chromium accepts brotli on 127.0.0.1: see the `Content-Encoding` \
+         row), read from \
+         Resource Timing after the load: Σ `encodedBodySize` (the bodies as sent, response \
+         headers not included) of the navigation entry and every resource entry (the app's are \
+         index.html, js, wasm, css, config.json and the favicon). **Throttled**: Chromium's network \
+         emulation (CDP `Network.emulateNetworkConditions`: {latency:.0} ms latency, \
+         {down_mbit:.1} Mbit/s down, {up_kbit:.0} kbit/s up) set on the fresh page before \
+         it navigates, {loads} loads of each page. \
+         \"Without the compressed copies\": the same build served from a copy of `dist/` without \
+         its `.br` / `.gz` files, i.e. uncompressed, as session-api served it before issue 13 \
+         ({plain_loads} loads).\n\n\
          | measure | yew-session | floor (one-input HTML) | reference: the tutorial's Vue 3 client — **quoted from issue 7, not measured here** |\n\
          |---|---:|---:|---:|\n\
-         | transfer size, wasm + js + css, gzip -9 | {gz} ({raw} raw) | – | – |\n\
-         | transfer size, wasm + js + css + html, gzip -9 | {gzh} | {floor_gz} | 181 KB (js + css + html) |\n\
+         | files, wasm + js + css, gzip -9 | {gz} ({raw} raw) | – | – |\n\
+         | files, wasm + js + css + html, gzip -9 | {gzh} | {floor_gz} | 181 KB (js + css + html) |\n\
+         | files, wasm + js + css + html, brotli (the `.br` copies served) | {brh} | – | – |\n\
+         | **bytes transferred by a first load** (Σ `encodedBodySize`), median | {app_enc} | {floor_enc} | – |\n\
+         | … decoded (Σ `decodedBodySize`) | {app_dec} | {floor_dec} | – |\n\
+         | … responses and their `Content-Encoding` | {app_encs} | {floor_encs} | – |\n\
+         | bytes transferred without the compressed copies, median | {plain_enc} | – | – |\n\
          | login input typeable, median | {am} | {fm} | 261 ms (floor 50 ms) |\n\
          | login input typeable, p90 | {a90} | {f90} | – |\n\
          | median ratio app / floor | {ratio} | 1× | 5.2× (261 / 50) |\n\
+         | **login input typeable, throttled network**, median | {asm} | {fsm} | – |\n\
+         | … throttled, p90 | {as90} | {fs90} | – |\n\
+         | … throttled, median ratio app / floor | {ratio_slow} | 1× | – |\n\
+         | … throttled, without the compressed copies, median | {psm} | – | – |\n\
          | JS heap after load (GC forced), median | {ah} | {fh} | – |\n\
          | JS heap above the floor | {above} | 0 | about 3 MB |\n\
          | JS heap + wasm memory above the floor | {above_all} | 0 | – (no wasm) |\n",
@@ -854,14 +1059,35 @@ async fn load(loads: usize) -> LoadFigures {
             (Some(a), Some(w), Some(f)) => mib(a + w - f),
             _ => "failed".into(),
         },
+        down_mbit = down * 8.0 / 1e6,
+        up_kbit = up * 8.0 / 1e3,
         gz = kb(s.gz),
         raw = kb(s.raw),
         gzh = kb(s.gz + s.html_gz),
+        brh = if s.br == 0 {
+            "none in dist/".to_string()
+        } else {
+            kb(s.br + s.html_br)
+        },
         floor_gz = kb(floor_gz),
+        app_enc = bytes(&app, |t| t.encoded),
+        floor_enc = bytes(&floor, |t| t.encoded),
+        app_dec = bytes(&app, |t| t.decoded),
+        floor_dec = bytes(&floor, |t| t.decoded),
+        app_encs = encodings(&app),
+        floor_encs = encodings(&floor),
+        plain_enc = bytes(&plain_app, |t| t.encoded),
         am = ms(&app_ms, None),
         fm = ms(&floor_ms, None),
         a90 = ms(&app_ms, Some(90.0)),
         f90 = ms(&floor_ms, Some(90.0)),
+        ratio = ratio(&app_ms, &floor_ms),
+        asm = ms(&app_slow_ms, None),
+        fsm = ms(&floor_slow_ms, None),
+        as90 = ms(&app_slow_ms, Some(90.0)),
+        fs90 = ms(&floor_slow_ms, Some(90.0)),
+        ratio_slow = ratio(&app_slow_ms, &floor_slow_ms),
+        psm = ms(&ms_of(&plain_slow), None),
         ah = heap_med(&app_heap),
         fh = heap_med(&floor_heap),
     );
@@ -939,7 +1165,7 @@ async fn main() {
     .await;
     let load_figs = section(
         "load",
-        Duration::from_secs(60 + 15 * loads as u64),
+        Duration::from_secs(90 + 30 * loads as u64),
         async move {
             let f = load(loads).await;
             format!("{}\u{0}{}", f.table, f.memory_rows.join("\n"))
