@@ -152,6 +152,41 @@ fn four_tabs_in_separate_processes_refresh_once() {
 }
 
 #[test]
+fn a_tab_firing_just_after_another_refreshed_adopts_instead_of_refreshing() {
+    // The other tab's refresh is done and the lock is free, but its storage write and broadcast
+    // have not reached this tab yet (separate processes): only the lock is ordered with the
+    // refresh, so the holder keeps it until its news has had time to arrive.
+    for mode in [StorageMode::Cookie, StorageMode::Compat] {
+        let w = World::new(Flavor::SessionApi);
+        let a = w.open_tab(config(mode));
+        let c = w.open_tab(config(mode));
+        w.login(&a, "alice");
+        w.advance(100.0);
+        w.separate_processes(40.0);
+        // As the bench does: the engines think they are offline (proactive refresh paused; the
+        // network is up), so each tab refreshes only when its own call needs it.
+        a.engine.set_online(false);
+        c.engine.set_online(false);
+        w.sleep_jump(3_600_000.0);
+        let gen = a.engine.generation();
+        let api = a.api.clone();
+        let first = w.spawn(async move { api.get_text(paths::TEST_USER).await });
+        let e = a.engine.clone();
+        w.run_until(move || e.generation() > gen, 5_000.0);
+        w.advance(5.0);
+        let api = c.api.clone();
+        let second = w.spawn(async move { api.get_text(paths::TEST_USER).await });
+        w.advance(5_000.0);
+        assert_eq!(w.counts().refresh, 1, "{mode:?}");
+        assert_no_refresh_token_presented_twice(&w, &format!("{mode:?}"));
+        for call in [first, second] {
+            assert!(matches!(&*call.borrow(), Some(Ok(_))), "{mode:?}");
+        }
+        assert_eq!(a.engine.generation(), c.engine.generation(), "{mode:?}");
+    }
+}
+
+#[test]
 fn tab_killed_holding_lock_does_not_block_refresh() {
     let (w, a, b) = two_signed_in_tabs(Flavor::SessionApi, StorageMode::Cookie);
     w.kill(&a);

@@ -7,8 +7,9 @@
 //! starts using with a generation shared by all tabs. Every path that needs a fresh token (the
 //! proactive timer, a wake trigger, a request about to leave with a token that is due, a 401)
 //! goes through one single-flight refresh: within the tab a shared future; across tabs a lock
-//! with a 15 s lease, released only after the new token has been broadcast, and a tab that finds
-//! a newer generation adopts it instead of refreshing. "Sent with an older token" is decided by
+//! with a 15 s lease, kept 250 ms after the new token has been stored and broadcast (so the news
+//! reaches tabs in other processes before the lock does), and a tab that finds a newer
+//! generation adopts it instead of refreshing. "Sent with an older token" is decided by
 //! generation, never by comparing token strings. Refresh times come from `expiresIn` (or `exp`
 //! corrected by a clock offset estimated from `Date` or `iat`), with a margin of
 //! `min(60 s, 10 %)` of the lifetime and a minimum interval between refreshes. Refresh answers

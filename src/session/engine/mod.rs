@@ -58,11 +58,14 @@ pub const OFFER_WAIT_MS: f64 = 300.0;
 pub const LEASE_MS: f64 = 15_000.0;
 /// Poll period while waiting for the lock (Web Locks and the storage lease are polled alike).
 pub const LOCK_POLL_MS: f64 = 100.0;
-/// After taking the lock, how long to wait for the news of a refresh another tab already
-/// finished (it held the lock meanwhile, or storage counts its generation) before refreshing.
+/// After taking the lock, how long to wait for the broadcast of a refresh another tab already
+/// finished (storage counts its generation before its message arrives).
 pub const ADOPT_WAIT_MS: f64 = 2_000.0;
 /// Poll period of that wait (the news itself arrives by message or storage, any moment).
 pub const ADOPT_POLL_MS: f64 = 20.0;
+/// How long a tab that refreshed keeps the lock after its storage write and broadcast, so that
+/// both reach tabs in other processes before any of them can take the lock.
+pub const SETTLE_MS: f64 = 250.0;
 /// Period of the wall-clock check that catches timers a sleeping or hidden tab never fired.
 pub const WALL_CHECK_MS: f64 = 15_000.0;
 

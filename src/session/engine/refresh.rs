@@ -20,7 +20,9 @@ use super::super::types::{LogoutReason, UserInfo};
 use super::logout::{self, Tell};
 use super::persist::{self as store, stored_generation};
 use super::state::{Effect, Got, Obtained, Phase, State, Trouble};
-use super::{Inner, RefreshResult, ADOPT_POLL_MS, ADOPT_WAIT_MS, LEASE_MS, LOCK_POLL_MS};
+use super::{
+    Inner, RefreshResult, ADOPT_POLL_MS, ADOPT_WAIT_MS, LEASE_MS, LOCK_POLL_MS, SETTLE_MS,
+};
 
 /// What a failed refresh means.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,8 +250,6 @@ impl Inner {
     async fn run_refresh(self: &Rc<Self>, base: u64, epoch: u64) -> RefreshResult {
         let start = self.now();
         let mut locked = false;
-        // Whether another tab held the lock while this one asked (it was refreshing).
-        let mut waited = false;
         loop {
             if let Some(g) = self.adopted_since(base) {
                 return Ok(g);
@@ -266,7 +266,6 @@ impl Inner {
                 locked = true;
                 break;
             }
-            waited = true;
             if self.now() - start >= LEASE_MS {
                 // The holder's lease ran out (tab frozen or killed mid-refresh): go on without.
                 break;
@@ -274,13 +273,11 @@ impl Inner {
             self.ports.sleeper.sleep(LOCK_POLL_MS).await;
         }
         self.changes.notify();
-        // A holder overtaken after its lease is frozen or dead: no news is coming from it.
-        let released = waited && self.now() - start < LEASE_MS;
-        // The tab that held the lock, or one that refreshed just before, may have a newer token
-        // whose storage write and broadcast have not reached this tab yet: tabs in separate
-        // processes see both a moment after the lock. Wait for them rather than spend (with
-        // rotation: burn) the refresh token a second time.
-        if released || self.newer_in_storage(base) {
+        // A tab that refreshed keeps the lock until its news has had time to reach the others
+        // (SETTLE_MS, below), so a newer token is usually adopted by now. One that storage
+        // already counts but whose broadcast is still on its way: wait for it rather than spend
+        // (with rotation: burn) the refresh token a second time.
+        if self.newer_in_storage(base) {
             let wait_start = self.now();
             loop {
                 if !self.cookie_mode() && self.newer_in_storage(base) {
@@ -311,7 +308,19 @@ impl Inner {
         };
         let (result, effects) = answered(&mut self.st.borrow_mut(), answer, epoch, self.now());
         self.run(effects);
-        if locked {
+        if locked && result.is_ok() {
+            // Only the lock is ordered with the refresh; the storage write and the broadcast
+            // reach tabs in other processes a moment later. Keep the lock until they have had
+            // time to, so a tab that comes for it meanwhile waits for the news (above) instead
+            // of refreshing again. This tab's own callers have their token already.
+            let inner = self.clone();
+            let settle = self.ports.sleeper.sleep(SETTLE_MS);
+            self.ports.spawner.spawn(Box::pin(async move {
+                settle.await;
+                inner.ports.lock.release(&inner.tab_id);
+                inner.changes.notify();
+            }));
+        } else if locked {
             self.ports.lock.release(&self.tab_id);
         }
         self.changes.notify();
