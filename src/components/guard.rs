@@ -67,7 +67,8 @@ pub struct NotAllowedProps {
 /// What a signed-in user without the role sees.
 #[function_component]
 pub fn NotAllowed(props: &NotAllowedProps) -> Html {
-    let role = props.role.trim_start_matches("ROLE_").to_lowercase();
+    // ASCII: the roles are `ROLE_[A-Z]+`; `to_lowercase` linked core's Unicode case tables (8.0 KB gzip).
+    let role = props.role.trim_start_matches("ROLE_").to_ascii_lowercase();
     html! {
         <section class="card" data-testid="not-allowed">
             <h1>{ "Not allowed" }</h1>
