@@ -44,9 +44,12 @@ pub fn read_claims(token: &str) -> Result<TokenFacts, ClaimsError> {
     Base64UrlUnpadded::decode_vec(header).map_err(|_| fail("header is not base64url"))?;
     let json =
         Base64UrlUnpadded::decode_vec(payload).map_err(|_| fail("claims are not base64url"))?;
+    // `from_str`, as everywhere else in the app: `from_slice` would link serde_json's second
+    // reader, the whole parser again (1.5 KB gzip).
+    let json = String::from_utf8(json).map_err(|_| fail("claims are not UTF-8"))?;
     let bad_json = |e: serde_json::Error| ClaimsError(format!("claims: {e}"));
-    let times: Times = serde_json::from_slice(&json).map_err(bad_json)?;
-    let custom: AccessClaims = serde_json::from_slice(&json).map_err(bad_json)?;
+    let times: Times = serde_json::from_str(&json).map_err(bad_json)?;
+    let custom: AccessClaims = serde_json::from_str(&json).map_err(bad_json)?;
     let ms = |secs: i64| secs as f64 * 1000.0;
     Ok(TokenFacts {
         exp_ms: times.exp.map(ms),
@@ -92,6 +95,7 @@ mod tests {
             token("not json"),
             token(r#"{"exp":"soon"}"#),
             format!("!!.{}.x", Base64UrlUnpadded::encode_string(b"{}")),
+            format!("e30.{}.x", Base64UrlUnpadded::encode_string(b"\xff{}")),
         ] {
             let e = read_claims(&bad).unwrap_err();
             assert!(
