@@ -4,7 +4,9 @@
 
 use yew::prelude::*;
 use yew_router::prelude::*;
+use yew_router::query::Raw;
 
+use crate::browser::query::redirect_query;
 use crate::hooks::use_session::use_session;
 use crate::route::Route;
 use crate::session::SessionStatus;
@@ -31,7 +33,8 @@ pub fn RequireAuth(props: &RequireAuthProps) -> Html {
         if signed_out {
             if let (Some(nav), Some(loc)) = (navigator, location) {
                 let back = format!("{}{}", loc.path(), loc.query_str());
-                let _ = nav.replace_with_query(&Route::Login, &[("redirect", back.as_str())]);
+                let query = Raw(redirect_query(&back));
+                let _ = nav.replace_with_query(&Route::Login, query);
             }
         }
     });
