@@ -71,8 +71,8 @@ pub enum ConfigError {
     Value(String),
 }
 
-/// A number as JSON writes it: serde_json's float printing is in the wasm anyway, core's
-/// `<f64 as Display>` (9,556 B of code) would be extra (README, size section).
+/// A number as JSON writes it, with serde_json's float printing, which the wasm has anyway
+/// (see `crate::components::numbers`).
 fn json_number(x: f64) -> String {
     serde_json::Value::from(x).to_string()
 }
