@@ -1,7 +1,7 @@
 //! The login page's `?redirect=…` query, encoded and decoded by the browser's `URLSearchParams`
 //! (the same `application/x-www-form-urlencoded` rules as serde_urlencoded). Hand-written for
-//! wasm size: yew-router's serde query support linked serde_urlencoded and form_urlencoded
-//! (README, size section).
+//! wasm size: yew-router's serde query support linked serde_urlencoded and form_urlencoded,
+//! 2.7 KB gzip (README, size section).
 
 /// The query that sends the user back to `back` after sign-in: `redirect=%2Fadmin`.
 pub fn redirect_query(back: &str) -> String {
