@@ -71,6 +71,12 @@ pub enum ConfigError {
     Value(String),
 }
 
+/// A number as JSON writes it, with serde_json's float printing, which the wasm has anyway
+/// (see `crate::components::numbers`).
+fn json_number(x: f64) -> String {
+    serde_json::Value::from(x).to_string()
+}
+
 impl AppConfig {
     /// Parses a `config.json` document; missing fields take their defaults.
     pub fn from_json(text: &str) -> Result<AppConfig, ConfigError> {
@@ -79,14 +85,16 @@ impl AppConfig {
         if let Some(m) = cfg.refresh_margin_secs {
             if !m.is_finite() || m < 0.0 {
                 return Err(ConfigError::Value(format!(
-                    "refreshMarginSecs must be a non-negative number, got {m}"
+                    "refreshMarginSecs must be a non-negative number, got {}",
+                    json_number(m)
                 )));
             }
         }
         let n = cfg.session_end_notice_secs;
         if !n.is_finite() || n < 0.0 {
             return Err(ConfigError::Value(format!(
-                "sessionEndNoticeSecs must be a non-negative number, got {n}"
+                "sessionEndNoticeSecs must be a non-negative number, got {}",
+                json_number(n)
             )));
         }
         // A trailing slash would produce `//api/...` once joined with the contract's paths.

@@ -53,3 +53,69 @@ fn sign_in_never_redirects_off_site_or_back_to_the_forms() {
         assert_eq!(after_login_target(Some(bad)), Route::Profile, "{bad}");
     }
 }
+
+/// `Route` implements `Routable` by hand (src/route.rs); the derive it replaced, on the same
+/// paths, must give the same answer for every path.
+#[test]
+fn the_hand_written_matcher_answers_as_the_derive_did() {
+    #[derive(Clone, Debug, PartialEq, Routable)]
+    enum Derived {
+        #[at("/")]
+        Root,
+        #[at("/home")]
+        Home,
+        #[at("/login")]
+        Login,
+        #[at("/register")]
+        Register,
+        #[at("/profile")]
+        Profile,
+        #[at("/user")]
+        UserBoard,
+        #[at("/mod")]
+        ModeratorBoard,
+        #[at("/admin")]
+        AdminBoard,
+        #[at("/session")]
+        Session,
+        #[not_found]
+        #[at("/404")]
+        NotFound,
+    }
+    let paths = [
+        "",
+        "/",
+        "//",
+        "///",
+        "/home",
+        "/home/",
+        "/home//",
+        "home",
+        "home/",
+        "/Home",
+        "/login",
+        "/register/",
+        "/profile",
+        "/profile/x",
+        "/user",
+        "/mod",
+        "/admin",
+        "/admin/",
+        "/session",
+        "/404",
+        "/404/",
+        "/nope",
+        "/home?x=1",
+        "/home#a",
+        "/ho me",
+        "/%68ome",
+    ];
+    for path in paths {
+        let (ours, derived) = (Route::recognize(path), Derived::recognize(path));
+        assert_eq!(format!("{ours:?}"), format!("{derived:?}"), "{path:?}");
+        if let Some(route) = ours {
+            assert_eq!(route.to_path(), derived.unwrap().to_path(), "{path:?}");
+        }
+    }
+    assert_eq!(Route::routes(), Derived::routes());
+}

@@ -1,5 +1,8 @@
 //! Fetches `/config.json` beside `index.html`; what to make of the answer is decided by
-//! [`AppConfig::from_fetched`].
+//! [`AppConfig::from_fetched`]. index.html preloads it (`<link rel="preload" as="fetch"
+//! crossorigin>`) so that it downloads beside the js and wasm instead of after them; the request
+//! here must stay the one the preload made (same URL, fetch()'s default mode cors and
+//! credentials same-origin) or the browser fetches the file a second time.
 
 use crate::config::AppConfig;
 

@@ -4,6 +4,7 @@ pub mod guard;
 pub mod icons;
 pub mod inspector;
 pub mod nav;
+pub mod numbers;
 pub mod offline_banner;
 pub mod session_end;
 pub mod session_provider;

@@ -2,6 +2,7 @@
 //! sentences (never Rust's `Debug` output), and what the sign-in forms say when signing in fails.
 //! Plain functions, so their wording is tested on the host.
 
+use crate::components::numbers::whole;
 use crate::session::{ClientError, FailureKind, LogoutReason, SessionEvent, SessionStatus};
 
 /// The session's status as the inspector shows it: "Restoring the session…", "Signed in",
@@ -44,7 +45,7 @@ pub fn failure_words(kind: &FailureKind) -> String {
         FailureKind::Server { status } => format!("unexpected answer (HTTP {status})"),
         FailureKind::RateLimited {
             retry_after_ms: Some(ms),
-        } => format!("rate limited, retrying in {:.0} s", ms / 1000.0),
+        } => format!("rate limited, retrying in {} s", whole(ms / 1000.0)),
         FailureKind::RateLimited {
             retry_after_ms: None,
         } => "rate limited".into(),

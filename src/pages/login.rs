@@ -1,20 +1,15 @@
 //! Sign-in page: labelled inputs, "remember me", submit on Enter, a spinner while waiting, the
 //! server's message on failure, and on success back to the page that sent the user here.
 
-use serde::Deserialize;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+use crate::browser::query::redirect_of;
 use crate::hooks::use_session::use_session;
 use crate::hooks::use_submission::use_submission;
 use crate::route::{after_login_target, Route};
 use crate::session::SessionStatus;
-
-#[derive(Deserialize, Default)]
-struct LoginQuery {
-    redirect: Option<String>,
-}
 
 /// `/login`.
 #[function_component]
@@ -28,10 +23,8 @@ pub fn LoginPage() -> Html {
     let submission = use_submission::<()>();
 
     let target = {
-        let query = location
-            .and_then(|l| l.query::<LoginQuery>().ok())
-            .unwrap_or_default();
-        after_login_target(query.redirect.as_deref())
+        let redirect = location.and_then(|l| redirect_of(l.query_str()));
+        after_login_target(redirect.as_deref())
     };
 
     // Already signed in (or just signed in): go on.

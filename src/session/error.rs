@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ports::{HttpResponse, TransportError};
-use super::time::parse_retry_after;
+use super::time::{parse_retry_after, parse_seconds};
 
 /// What an API call through the interceptor can fail with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -220,7 +220,7 @@ pub fn map_status(resp: &HttpResponse) -> ClientError {
         429 => ClientError::RateLimited {
             retry_after: resp
                 .header("retry-after")
-                .and_then(|v| v.trim().parse::<f64>().ok()),
+                .and_then(|v| parse_seconds(v.trim())),
         },
         s if s >= 500 => ClientError::Server { status: s },
         s => ClientError::Http {

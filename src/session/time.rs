@@ -70,12 +70,25 @@ pub fn format_http_date(ms: f64) -> String {
     )
 }
 
+/// A non-negative decimal number of seconds (`12`, `1.5`), the form of `Retry-After`'s
+/// delta-seconds; `None` for anything else. Hand-written for wasm size: `str::parse::<f64>`
+/// links core's float parser (dec2flt and its tables: 14.4 KB gzip of wasm, README size section).
+pub fn parse_seconds(v: &str) -> Option<f64> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || !digits(int) || !digits(frac) || (v.contains('.') && frac.is_empty()) {
+        return None;
+    }
+    let value = |p: &str| p.bytes().fold(0.0, |n, b| n * 10.0 + f64::from(b - b'0'));
+    Some(value(int) + value(frac) / 10f64.powi(frac.len() as i32))
+}
+
 /// `Retry-After` as a delay in ms: either delta-seconds or an HTTP date (relative to `now_ms`,
 /// both on the server's clock when the caller has corrected it).
 pub fn parse_retry_after(value: &str, server_now_ms: f64) -> Option<f64> {
     let v = value.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then_some(secs * 1000.0);
+    if let Some(secs) = parse_seconds(v) {
+        return secs.is_finite().then_some(secs * 1000.0);
     }
     parse_http_date(v).map(|at| (at - server_now_ms).max(0.0))
 }
@@ -100,5 +113,15 @@ mod tests {
             Some(10_000.0)
         );
         assert_eq!(parse_retry_after("-3", 0.0), None);
+    }
+
+    #[test]
+    fn seconds_are_non_negative_decimals() {
+        assert_eq!(parse_seconds("12"), Some(12.0));
+        assert_eq!(parse_seconds("1.5"), Some(1.5));
+        assert_eq!(parse_seconds("0.25"), Some(0.25));
+        for bad in ["", "-3", "1.", ".5", "1e3", "inf", "1.2.3", " 7"] {
+            assert_eq!(parse_seconds(bad), None, "{bad:?}");
+        }
     }
 }
