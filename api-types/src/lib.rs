@@ -16,6 +16,14 @@ pub mod paths {
     pub const SIGNOUT: &str = "/api/auth/signout";
     /// `GET` lists the caller's sessions; `DELETE {SESSIONS}/:id` ends one.
     pub const SESSIONS: &str = "/api/auth/sessions";
+    /// `POST` [`super::ChangePasswordRequest`]: a new password; the caller's other sessions end.
+    pub const PASSWORD: &str = "/api/auth/password";
+    /// `POST` (no body): ends every session of the caller, the current one included.
+    pub const SIGNOUT_ALL: &str = "/api/auth/signout-all";
+    /// `POST` (no body): ends every session of the caller except the current one.
+    pub const SIGNOUT_OTHERS: &str = "/api/auth/signout-others";
+    /// `DELETE` [`super::DeleteAccountRequest`]: deletes the caller's account.
+    pub const ACCOUNT: &str = "/api/auth/account";
     pub const TEST_ALL: &str = "/api/test/all";
     pub const TEST_USER: &str = "/api/test/user";
     pub const TEST_MOD: &str = "/api/test/mod";
@@ -81,6 +89,21 @@ pub struct SignupRequest {
 pub struct SigninRequest {
     pub username: String,
     pub password: String,
+}
+
+/// `POST /api/auth/password`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `DELETE /api/auth/account`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteAccountRequest {
+    pub current_password: String,
 }
 
 /// Answer to a successful sign-in.
@@ -175,6 +198,12 @@ pub mod codes {
     /// The session was ended: signed out, ended from the sessions list, password changed, or
     /// account deleted. Also on an access token of such a session.
     pub const SESSION_ENDED: &str = "session_ended";
+    /// Password change or account deletion: the current password given is not the account's.
+    pub const WRONG_PASSWORD: &str = "wrong_password";
+    /// Password change: the new password breaks the sign-up rules (`api_types::validate`).
+    pub const INVALID_PASSWORD: &str = "invalid_password";
+    /// Password change: the new password is the current one.
+    pub const PASSWORD_UNCHANGED: &str = "password_unchanged";
 }
 
 /// One refresh-token family of the caller, as listed by `GET /api/auth/sessions`.

@@ -31,6 +31,9 @@ pub enum ApiError {
     /// A refusal with the contract's message and a machine-readable `code` (`api_types::codes`).
     #[error("refused ({0}): {1} [{2}]")]
     Refused(StatusCode, &'static str, &'static str),
+    /// Like `Refused`, with a message made for this request (a field rule's wording).
+    #[error("refused ({0}): {1} [{2}]")]
+    RefusedWith(StatusCode, String, &'static str),
     /// 404.
     #[error("not found: {0}")]
     NotFound(String),
@@ -72,6 +75,10 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             ApiError::Refused(status, m, code) => {
                 return (*status, Json(MessageResponse::with_code(*m, code))).into_response();
+            }
+            ApiError::RefusedWith(status, m, code) => {
+                return (*status, Json(MessageResponse::with_code(m.clone(), code)))
+                    .into_response();
             }
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             ApiError::Rejected(s, m) => (*s, m.clone()),

@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -36,6 +37,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(sessions::router())
+        .merge(account::router())
         .merge(content::router())
         .merge(metrics_http::router());
     web::wrap(api, state)

@@ -43,14 +43,14 @@ pub const INVALID_CREDENTIALS: &str = "Invalid username or password!";
 /// Message of a successful sign-out.
 pub const SIGNED_OUT: &str = "You've been signed out!";
 
-fn no_store(res: &mut Response) {
+pub(crate) fn no_store(res: &mut Response) {
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res.headers_mut()
         .insert(PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-fn set_cookie(res: &mut Response, value: &str) -> Result<(), ApiError> {
+pub(crate) fn set_cookie(res: &mut Response, value: &str) -> Result<(), ApiError> {
     let v = HeaderValue::from_str(value)
         .map_err(|e| ApiError::Internal(format!("cookie header: {e}")))?;
     res.headers_mut().append(SET_COOKIE, v);

@@ -473,6 +473,48 @@ impl Db {
             .await
     }
 
+    /// Sets a new password hash and revokes every refresh-token family of the user except
+    /// `keep` (the session that changed the password), in one transaction. Unlike
+    /// [`Db::change_password`] it leaves `password_changed_at` alone: that cut-off would also
+    /// refuse the kept session's access tokens, and the other families' tokens are refused
+    /// anyway by the live-family check, since every accepted access token names a live family.
+    pub async fn change_password_keeping(
+        &self,
+        user_id: i64,
+        new_hash: &str,
+        keep: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let (h, keep) = (new_hash.to_owned(), keep.to_owned());
+        self.unit(move |db| async move {
+            db.change_password_keeping_inline(user_id, &h, &keep, now)
+                .await
+        })
+        .await
+    }
+
+    /// Revokes every live family of the user (reason `signout`), or every one but `except`.
+    /// Returns how many were revoked.
+    pub async fn revoke_user_families(
+        &self,
+        user_id: i64,
+        except: Option<&str>,
+        now: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let except = except.map(str::to_owned);
+        self.unit(move |db| async move {
+            db.revoke_user_families_inline(user_id, except.as_deref(), now)
+                .await
+        })
+        .await
+    }
+
+    /// The user with this id.
+    pub async fn user_by_id(&self, user_id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+        self.unit(move |db| async move { db.user_by_id_inline(user_id).await })
+            .await
+    }
+
     /// Deletes a user with all their families and tokens.
     pub async fn delete_user(&self, user_id: i64) -> Result<bool, sqlx::Error> {
         self.unit(move |db| async move { db.delete_user_inline(user_id).await })
@@ -719,6 +761,70 @@ impl Db {
         .await?;
         tx.commit().await?;
         Ok(n == 1)
+    }
+
+    async fn change_password_keeping_inline(
+        &self,
+        user_id: i64,
+        new_hash: &str,
+        keep: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let (_w, mut tx) = self.begin().await?;
+        let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(new_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $1, revoked_reason = 'password_changed' \
+             WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn revoke_user_families_inline(
+        &self,
+        user_id: i64,
+        except: Option<&str>,
+        now: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let (_w, mut tx) = self.begin().await?;
+        const ALL: &str =
+            "UPDATE refresh_families SET revoked_at = $1, revoked_reason = 'signout' \
+                           WHERE user_id = $2 AND revoked_at IS NULL";
+        let n = match except {
+            None => sqlx::query(ALL).bind(now).bind(user_id),
+            Some(keep) => sqlx::query(
+                "UPDATE refresh_families SET revoked_at = $1, revoked_reason = 'signout' \
+                 WHERE user_id = $2 AND revoked_at IS NULL AND id <> $3",
+            )
+            .bind(now)
+            .bind(user_id)
+            .bind(keep),
+        }
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn user_by_id_inline(&self, user_id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, username, email, password_hash, roles, password_changed_at FROM users WHERE id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::user_from_row).transpose()
     }
 
     /// Deletes a user with all their families and tokens.
