@@ -243,6 +243,16 @@ const RECORD_LOGIN_FAILURE: &str = "INSERT INTO login_failures (key, window_star
 const LOCK_FAMILY_OF_TOKEN: &str = "UPDATE refresh_families SET last_used_at = last_used_at \
      WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)";
 
+/// The columns `user_from_row` reads, selected by a WHERE clause (one list for every lookup).
+macro_rules! select_user {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, username, email, password_hash, roles, password_changed_at FROM users WHERE ",
+            $where
+        )
+    };
+}
+
 impl Db {
     /// Connects (creating a SQLite file and its folder if missing) and runs the migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
@@ -704,12 +714,10 @@ impl Db {
         &self,
         username: &str,
     ) -> Result<Option<UserRow>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT id, username, email, password_hash, roles, password_changed_at FROM users WHERE username = $1",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(select_user!("username = $1"))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(Self::user_from_row).transpose()
     }
 
@@ -818,12 +826,10 @@ impl Db {
     }
 
     async fn user_by_id_inline(&self, user_id: i64) -> Result<Option<UserRow>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT id, username, email, password_hash, roles, password_changed_at FROM users WHERE id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(select_user!("id = $1"))
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(Self::user_from_row).transpose()
     }
 
