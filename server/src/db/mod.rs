@@ -759,16 +759,32 @@ impl Db {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query(
-            "UPDATE refresh_families SET revoked_at = $1, revoked_reason = 'password_changed' \
-             WHERE user_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+        Self::revoke_families(&mut tx, user_id, None, "password_changed", now).await?;
         tx.commit().await?;
         Ok(n == 1)
+    }
+
+    /// Revokes the user's live families for `reason`, all or all but `except`, inside `tx`.
+    async fn revoke_families(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        user_id: i64,
+        except: Option<&str>,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64, sqlx::Error> {
+        const LIVE: &str = "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 \
+                            WHERE user_id = $3 AND revoked_at IS NULL";
+        let sql = match except {
+            None => LIVE.to_owned(),
+            Some(_) => format!("{LIVE} AND id <> $4"),
+        };
+        let q = sqlx::query(&sql);
+        let q = q.bind(now).bind(reason).bind(user_id);
+        let q = match except {
+            Some(keep) => q.bind(keep),
+            None => q,
+        };
+        Ok(q.execute(&mut **tx).await?.rows_affected())
     }
 
     async fn change_password_keeping_inline(
@@ -785,15 +801,7 @@ impl Db {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query(
-            "UPDATE refresh_families SET revoked_at = $1, revoked_reason = 'password_changed' \
-             WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(user_id)
-        .bind(keep)
-        .execute(&mut *tx)
-        .await?;
+        Self::revoke_families(&mut tx, user_id, Some(keep), "password_changed", now).await?;
         tx.commit().await?;
         Ok(n == 1)
     }
@@ -805,22 +813,7 @@ impl Db {
         now: i64,
     ) -> Result<u64, sqlx::Error> {
         let (_w, mut tx) = self.begin().await?;
-        const ALL: &str =
-            "UPDATE refresh_families SET revoked_at = $1, revoked_reason = 'signout' \
-                           WHERE user_id = $2 AND revoked_at IS NULL";
-        let n = match except {
-            None => sqlx::query(ALL).bind(now).bind(user_id),
-            Some(keep) => sqlx::query(
-                "UPDATE refresh_families SET revoked_at = $1, revoked_reason = 'signout' \
-                 WHERE user_id = $2 AND revoked_at IS NULL AND id <> $3",
-            )
-            .bind(now)
-            .bind(user_id)
-            .bind(keep),
-        }
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let n = Self::revoke_families(&mut tx, user_id, except, "signout", now).await?;
         tx.commit().await?;
         Ok(n)
     }
