@@ -713,7 +713,7 @@ async fn the_pool_discards_connections_released_inside_a_transaction(b: Backend)
     let app = TestApp::new(&b).await;
     assert_eq!(app.signup("hangup").await.status, 200);
     let inline = app.state.db().inline_for_tests();
-    cancel_at_random_await_points(&app, &inline, 11, 40).await;
+    cancel_at_random_await_points(&app, &inline, 11, 120).await;
     let discarded = app.state.db().discarded_connections();
     assert!(
         discarded > 0,
