@@ -1,8 +1,24 @@
 //! Runtime configuration of the app, read from `/config.json` so that one build can talk to our
-//! server (cookie mode) or to the tutorial's backend (compatibility mode) without a rebuild.
-//! Types and pure parsing only: the fetch is `crate::browser::config::load_config`.
+//! server (cookie mode), to the tutorial's backend (compatibility mode) or to any OpenID Connect
+//! provider (`"backend": "oidc"`) without a rebuild. Types and pure parsing only: the fetch is
+//! `crate::browser::config::load_config`.
 
 use serde::{Deserialize, Serialize};
+
+use crate::session::oidc::Endpoints;
+
+/// What the app signs in against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Backend {
+    /// session-api, or the tutorial's backend (`storageMode` says which transport): username
+    /// and password posted to `/api/auth/signin`.
+    #[default]
+    #[serde(rename = "api")]
+    Api,
+    /// An OpenID Connect provider: authorization code + PKCE, the `refresh_token` grant.
+    #[serde(rename = "oidc")]
+    Oidc,
+}
 
 /// Which header carries the access token.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +61,31 @@ pub struct AppConfig {
     /// How long before the session's absolute end a notice offers to sign in again (seconds;
     /// 0 turns it off).
     pub session_end_notice_secs: f64,
+    /// `"api"` (default) or `"oidc"`.
+    pub backend: Backend,
+    /// OpenID Connect: the provider's issuer URL (discovery is `<issuer>/.well-known/...`).
+    pub issuer: String,
+    /// OpenID Connect: this app's (public) client id at the provider.
+    pub client_id: String,
+    /// OpenID Connect: the scopes asked for.
+    pub scopes: String,
+    /// OpenID Connect: the app's path the provider sends the browser back to.
+    pub redirect_path: String,
+    /// OpenID Connect: where the provider sends the browser after signing out there.
+    pub post_logout_redirect_path: String,
+    /// OpenID Connect: an `audience` parameter for the authorization request (Auth0).
+    pub audience: Option<String>,
+    /// OpenID Connect: a `resource` indicator for the authorization request (RFC 8707).
+    pub resource: Option<String>,
+    /// OpenID Connect: the ID-token claim with the user's roles, a name or a dotted path
+    /// (`realm_access.roles`); none: every user has `ROLE_USER` only.
+    pub roles_claim: Option<String>,
+    /// OpenID Connect: the provider's endpoints, from discovery (not read from config.json).
+    #[serde(skip)]
+    pub endpoints: Option<Endpoints>,
+    /// OpenID Connect: why discovery failed, for the sign-in page (not read from config.json).
+    #[serde(skip)]
+    pub discovery_error: Option<String>,
 }
 
 impl Default for AppConfig {
@@ -56,6 +97,17 @@ impl Default for AppConfig {
             refresh_margin_secs: None,
             debug_toasts: false,
             session_end_notice_secs: 300.0,
+            backend: Backend::Api,
+            issuer: String::new(),
+            client_id: String::new(),
+            scopes: "openid profile offline_access".into(),
+            redirect_path: "/callback".into(),
+            post_logout_redirect_path: "/".into(),
+            audience: None,
+            resource: None,
+            roles_claim: None,
+            endpoints: None,
+            discovery_error: None,
         }
     }
 }
@@ -101,7 +153,52 @@ impl AppConfig {
         while cfg.api_base.ends_with('/') {
             cfg.api_base.pop();
         }
+        if cfg.backend == Backend::Oidc {
+            cfg.check_oidc()?;
+        }
         Ok(cfg)
+    }
+
+    /// An OpenID Connect configuration must name the provider and the client, and its paths
+    /// must be this app's. The provider's tokens are held by the app (as in compat mode, in web
+    /// storage: see the README) and sent as `Authorization: Bearer`.
+    fn check_oidc(&mut self) -> Result<(), ConfigError> {
+        let value = |m: String| Err(ConfigError::Value(m));
+        let issuer = self.issuer.trim();
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return value(format!(
+                "backend \"oidc\" needs \"issuer\", the provider's http(s) URL, got \"{issuer}\""
+            ));
+        }
+        if self.client_id.trim().is_empty() {
+            return value(
+                "backend \"oidc\" needs \"clientId\", the app's client id at the provider".into(),
+            );
+        }
+        for (key, path) in [
+            ("redirectPath", &self.redirect_path),
+            ("postLogoutRedirectPath", &self.post_logout_redirect_path),
+        ] {
+            if !path.starts_with('/') || path.starts_with("//") {
+                return value(format!(
+                    "{key} must be a path of this app starting with /, got \"{path}\""
+                ));
+            }
+        }
+        if !self.scopes.split(' ').any(|s| s == "openid") {
+            return value(format!(
+                "scopes must include openid, got \"{}\"",
+                self.scopes
+            ));
+        }
+        self.storage_mode = StorageMode::Compat;
+        self.token_header = TokenHeader::Bearer;
+        Ok(())
+    }
+
+    /// Signs in at an OpenID Connect provider.
+    pub fn oidc(&self) -> bool {
+        self.backend == Backend::Oidc
     }
 
     /// The configuration to start with, from what fetching `config.json` gave: its text, or why

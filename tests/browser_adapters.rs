@@ -284,6 +284,7 @@ fn storage_event_fallback_never_writes_the_token_and_leaves_nothing() {
         login: false,
         refresh_token: Some("secret-refresh-token".into()),
         session_only: true,
+        id_token: Some("secret-id-token".into()),
     });
     let storage_proto = js_sys::Reflect::get(&js_sys::global(), &"Storage".into()).unwrap();
     let proto = js_sys::Reflect::get(&storage_proto, &"prototype".into()).unwrap();
@@ -299,6 +300,10 @@ fn storage_event_fallback_never_writes_the_token_and_leaves_nothing() {
     assert!(
         !written.contains("secret-refresh-token"),
         "the refresh token passed through storage"
+    );
+    assert!(
+        !written.contains("secret-id-token"),
+        "the ID token passed through storage"
     );
     assert_eq!(WebStorage.get(Area::Local, keys::TAB_MESSAGE), None);
     let local = web_sys::window().unwrap().local_storage().unwrap().unwrap();

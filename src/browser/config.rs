@@ -9,9 +9,24 @@ use crate::config::AppConfig;
 /// The runtime configuration: `/config.json`, or the defaults with a console warning when the
 /// file is missing or broken.
 pub async fn load_config() -> AppConfig {
-    let (config, warning) = AppConfig::from_fetched(fetch_text().await);
+    let (mut config, warning) = AppConfig::from_fetched(fetch_text().await);
     if let Some(warning) = warning {
         gloo_console::warn!(warning);
+    }
+    if config.oidc() {
+        // OpenID Connect: the provider's endpoints before the engine starts (its restore may
+        // refresh at once). A failure leaves the app up, saying why on the sign-in page.
+        match super::oidc::discover(&config.issuer).await {
+            Ok((endpoints, stale)) => {
+                if let Some(why) = stale {
+                    gloo_console::warn!(format!(
+                        "{why}; using the provider's last known configuration"
+                    ));
+                }
+                config.endpoints = Some(endpoints);
+            }
+            Err(why) => config.discovery_error = Some(why),
+        }
     }
     config
 }

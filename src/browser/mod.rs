@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod lock;
+pub mod oidc;
 pub mod query;
 pub mod runtime;
 pub mod storage;

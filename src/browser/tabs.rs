@@ -121,11 +121,13 @@ impl CrossTab for BrowserTabs {
                 if let TabMessage::TokenUpdated {
                     access_token,
                     refresh_token,
+                    id_token,
                     ..
                 } = &mut msg
                 {
                     access_token.clear();
                     *refresh_token = None;
+                    *id_token = None;
                 }
                 let Ok(text) = serde_json::to_string(&msg) else {
                     return;

@@ -48,7 +48,13 @@ pub fn Nav() -> Html {
         ),
         _ => (
             link(Route::Home, "Home"),
-            html! { <>{ link(Route::Register, "Sign up") }{ link(Route::Login, "Login") }</> },
+            html! {
+                <>
+                    // With an OpenID provider, accounts are made there.
+                    if !session.engine().config().oidc() { { link(Route::Register, "Sign up") } }
+                    { link(Route::Login, "Login") }
+                </>
+            },
         ),
     };
     html! {

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
+use crate::browser::oidc;
 use crate::components::session_provider::{SessionContext, SessionSnapshot};
 use crate::session::Engine;
 /// Re-exported so pages can import the session vocabulary from the hook's module.
@@ -92,9 +93,42 @@ impl UseSessionHandle {
         });
     }
 
-    /// Signs out here, on the server and in every tab.
+    /// Signs out here, on the server and in every tab. OpenID Connect: the refresh token is
+    /// revoked at the provider first, then the browser goes to the provider's end-session page
+    /// (when it has one) to end the provider's own session.
     pub fn logout(&self) {
-        self.ctx.engine.logout();
+        let engine = self.ctx.engine.clone();
+        if !engine.config().oidc() {
+            return engine.logout();
+        }
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(url) = engine.logout_at_provider(&oidc::origin()).await {
+                oidc::go(&url);
+            }
+        });
+    }
+
+    /// OpenID Connect: sends the browser to the provider's sign-in, to come back to
+    /// `return_to`; `on_error` gets what stopped it (no Web Crypto, provider not discovered).
+    pub fn sign_in_at_provider(
+        &self,
+        return_to: String,
+        remember: bool,
+        on_error: Callback<String>,
+    ) {
+        let engine = self.ctx.engine.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let url = match oidc::secrets().await {
+                Ok(s) => engine.oidc_sign_in_url(s, &oidc::origin(), &return_to, remember),
+                Err(why) => Err(format!(
+                    "Signing in needs this browser's Web Crypto: {why}."
+                )),
+            };
+            match url {
+                Ok(url) => oidc::go(&url),
+                Err(why) => on_error.emit(why),
+            }
+        });
     }
 
     /// Refreshes now (the inspector's button).

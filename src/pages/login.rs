@@ -71,6 +71,9 @@ pub fn LoginPage() -> Html {
         Some(_) => None,
         None => session.message(),
     };
+    if session.engine().config().oidc() {
+        return html! { <ProviderSignIn return_to={target.to_path()} notice={notice} /> };
+    }
     html! {
         <section class="card card-narrow">
             <div class="avatar" aria-hidden="true">{ crate::components::icons::lock() }</div>
@@ -106,6 +109,93 @@ pub fn LoginPage() -> Html {
                 </div>
             </form>
             <p class="muted">{ "No account yet? " }<Link<Route> to={Route::Register}>{ "Sign up" }</Link<Route>></p>
+        </section>
+    }
+}
+
+/// Props of [`ProviderSignIn`].
+#[derive(Properties, PartialEq)]
+pub struct ProviderSignInProps {
+    /// The app path to come back to.
+    pub return_to: String,
+    /// Why the last session ended, if it just did.
+    pub notice: Option<String>,
+}
+
+/// OpenID Connect: the sign-in page is a button that sends the browser to the provider (where
+/// the password is typed), and "remember me", carried through the round trip.
+#[function_component]
+pub fn ProviderSignIn(props: &ProviderSignInProps) -> Html {
+    let session = use_session();
+    let remember = use_node_ref();
+    let busy = use_state(|| false);
+    let error = use_state(|| None::<String>);
+    let cfg = session.engine().config().clone();
+    let unavailable = cfg.endpoints.is_none();
+    let provider = cfg
+        .issuer
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or(&cfg.issuer)
+        .to_string();
+    let onclick = {
+        let (session, remember, busy, error) = (
+            session.clone(),
+            remember.clone(),
+            busy.clone(),
+            error.clone(),
+        );
+        let return_to = props.return_to.clone();
+        Callback::from(move |_: MouseEvent| {
+            if *busy {
+                return;
+            }
+            let keep = remember
+                .cast::<HtmlInputElement>()
+                .is_some_and(|i| i.checked());
+            busy.set(true);
+            error.set(None);
+            let (busy, error) = (busy.clone(), error.clone());
+            session.sign_in_at_provider(
+                return_to.clone(),
+                keep,
+                Callback::from(move |why: String| {
+                    busy.set(false);
+                    error.set(Some(why));
+                }),
+            );
+        })
+    };
+    let problem = (*error).clone().or_else(|| {
+        cfg.discovery_error.as_ref().map(|why| {
+            format!("The sign-in provider is unavailable: {why}. Reload the page to try again.")
+        })
+    });
+    html! {
+        <section class="card card-narrow">
+            <div class="avatar" aria-hidden="true">{ crate::components::icons::lock() }</div>
+            <h1>{ "Sign in" }</h1>
+            if let Some(message) = props.notice.clone() {
+                <div class="alert alert-info" role="status" data-testid="login-notice">{ message }</div>
+            }
+            <p class="muted">{ format!("You sign in at {provider}, and come back here.") }</p>
+            <div class="field">
+                <label class="check" for="remember">
+                    <input id="remember" name="remember" type="checkbox" ref={remember} />
+                    { "Remember me on this device" }
+                </label>
+            </div>
+            <button class="btn btn-primary btn-block" type="button" data-testid="provider-sign-in"
+                onclick={onclick} disabled={*busy || unavailable} aria-busy={busy.to_string()}>
+                if *busy { <span class="spinner" aria-hidden="true"></span> }
+                { if *busy { "Going to the provider…" } else { "Sign in with your provider" } }
+            </button>
+            <div aria-live="assertive">
+                if let Some(message) = problem {
+                    <div class="alert alert-danger" role="alert" data-testid="login-error">{ message }</div>
+                }
+            </div>
         </section>
     }
 }

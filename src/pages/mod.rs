@@ -1,6 +1,7 @@
 //! What the routes render.
 
 pub mod board;
+pub mod callback;
 pub mod home;
 pub mod login;
 pub mod not_found;

@@ -41,6 +41,7 @@ fn Profile() -> Html {
                     <dt>{ "Refresh token kept in" }</dt>
                     <dd data-testid="profile-transport">{ match session.transport() {
                         "cookie" => "an HttpOnly cookie (scripts cannot read it); the access token only in memory",
+                        "provider" => "browser storage, as your sign-in provider issued it: scripts on this page can read it, so a cross-site scripting flaw could take the session away (a backend-for-frontend keeps tokens out of the browser)",
                         _ => "browser storage (compatibility mode: readable by scripts on this page)",
                     } }</dd>
                     if let Some(t) = &timeline {
@@ -51,7 +52,8 @@ fn Profile() -> Html {
                     }
                 </dl>
             </section>
-            <Sessions />
+            // The list of sessions is session-api's; an OpenID provider has its own account pages.
+            if !session.engine().config().oidc() { <Sessions /> }
         </>
     }
 }

@@ -230,11 +230,16 @@ pub fn map_status(resp: &HttpResponse) -> ClientError {
     }
 }
 
-/// The `message` of a JSON error body, else a short plain-text excerpt (tags stripped: the
-/// tutorial's backend answers some errors with an HTML page).
+/// The `message` of a JSON error body (OAuth 2.0's: `error_description`, else `error`), else a
+/// short plain-text excerpt (tags stripped: the tutorial's backend answers some errors with an
+/// HTML page).
 pub fn error_message(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
-        if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
+        let field = |n: &str| v.get(n).and_then(|m| m.as_str()).filter(|m| !m.is_empty());
+        if let Some(m) = field("message")
+            .or(field("error_description"))
+            .or(field("error"))
+        {
             return m.to_string();
         }
     }

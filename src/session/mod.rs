@@ -50,6 +50,7 @@ pub mod claims;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod oidc;
 pub mod persist;
 pub mod policy;
 pub mod ports;

@@ -30,6 +30,8 @@ pub mod keys {
     pub const LEASE: &str = "yew-session.refresh-lease";
     /// Storage-event fallback of the cross-tab channel.
     pub const TAB_MESSAGE: &str = "yew-session.tab-message";
+    /// OpenID Connect: the sign-in round trip in progress (sessionStorage, until the callback).
+    pub const OIDC_PENDING: &str = "yew-session.oidc-pending";
 }
 
 /// The compat-mode `user` object: the tutorial's fields plus our optional ones.
@@ -57,6 +59,9 @@ pub struct StoredUser {
     /// Ours: the token's timeline (browser ms), so a reload keeps the clock-offset estimate.
     #[serde(default)]
     pub timeline: Option<Timeline>,
+    /// Ours, OpenID Connect: the ID token (the end-session request's hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// Why a stored session was refused.
@@ -66,7 +71,8 @@ pub struct CorruptStorage(pub String);
 
 impl StoredUser {
     /// Parses and sanity-checks a stored `user` value: a hand-edited object must not get past
-    /// this point (the access token must decode and carry an expiry, names must be present).
+    /// this point (names must be present; the access token must decode and carry an expiry,
+    /// unless our timeline says when it expires: an OpenID provider's access token is opaque).
     pub fn parse(text: &str) -> Result<StoredUser, CorruptStorage> {
         let u: StoredUser =
             serde_json::from_str(text).map_err(|e| CorruptStorage(e.to_string()))?;
@@ -79,9 +85,14 @@ impl StoredUser {
         {
             return Err(CorruptStorage("no refresh token".into()));
         }
-        let facts = read_claims(&u.access_token).map_err(|e| CorruptStorage(e.to_string()))?;
-        if facts.exp_ms.is_none() && u.timeline.is_none() {
-            return Err(CorruptStorage("access token without expiry".into()));
+        if u.access_token.trim().is_empty() {
+            return Err(CorruptStorage("no access token".into()));
+        }
+        if u.timeline.is_none() {
+            let facts = read_claims(&u.access_token).map_err(|e| CorruptStorage(e.to_string()))?;
+            if facts.exp_ms.is_none() {
+                return Err(CorruptStorage("access token without expiry".into()));
+            }
         }
         if let Some(tl) = &u.timeline {
             let finite = [

@@ -35,6 +35,9 @@ pub enum TabMessage {
         /// Compat mode: the session lives in each tab's sessionStorage (not remembered).
         #[serde(default)]
         session_only: bool,
+        /// OpenID Connect: the ID token that goes with it (for the end-session request).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id_token: Option<String>,
     },
     /// A tab that starts without a session asks whether an open tab has one it keeps only in its
     /// own storage (compat mode, "remember me" off); such a tab answers with `TokenUpdated`.

@@ -88,6 +88,9 @@ impl Inner {
     /// Best effort: the local logout is complete already; the answer (even the tutorial's 404)
     /// changes nothing.
     pub(super) fn sign_out_on_server(self: &Rc<Self>, previous: Option<&Token>) {
+        if self.cfg.oidc() {
+            return self.revoke_at_provider(previous);
+        }
         let refresh_token = previous.and_then(|t| t.refresh.clone());
         let body = serde_json::to_string(&RefreshRequest { refresh_token }).unwrap_or_default();
         let mut req = self.token_post(paths::SIGNOUT, body, false);

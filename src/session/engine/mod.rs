@@ -21,6 +21,7 @@
 //! in.
 
 mod logout;
+mod oidc;
 mod persist;
 mod refresh;
 mod requests;
@@ -121,6 +122,9 @@ struct Flight {
     restore: Option<Shared<LocalBoxFuture<'static, ()>>>,
     /// Identity of the armed timer; bumping it voids the one armed before.
     schedule_seq: u64,
+    /// OpenID Connect: the revocation of the refresh token that just ended, which the
+    /// provider's end-session redirect waits for.
+    signout: Option<Shared<LocalBoxFuture<'static, ()>>>,
 }
 
 struct Inner {
@@ -215,9 +219,10 @@ impl Engine {
     pub fn timeline(&self) -> Option<Timeline> {
         self.0.st.borrow().token().and_then(|t| t.timeline.clone())
     }
-    /// `"cookie"` or `"storage"`.
+    /// `"cookie"`, `"storage"` or (OpenID Connect, kept in storage too) `"provider"`.
     pub fn transport_name(&self) -> &'static str {
         match self.0.cfg.storage_mode {
+            _ if self.0.cfg.oidc() => "provider",
             StorageMode::Cookie => "cookie",
             StorageMode::Compat => "storage",
         }

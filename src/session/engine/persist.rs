@@ -106,6 +106,7 @@ fn write_user(s: &dyn KeyValueStore, t: &Token, area: Area) {
         refresh_token: t.refresh.clone(),
         generation: Some(t.generation),
         timeline: t.timeline.clone(),
+        id_token: t.id_token.clone(),
     };
     if let Ok(text) = serde_json::to_string(&stored) {
         s.set(area, keys::USER, &text);

@@ -81,9 +81,36 @@ fn family_ended(st: &State, now: f64) -> bool {
         .is_some_and(|end| now >= end)
 }
 
+/// The tokens a successful refresh brought, whatever the protocol.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Fresh {
+    pub access: String,
+    /// A rotated refresh token; `None`: the previous one stays (cookie mode: it is the cookie).
+    pub refresh: Option<String>,
+    /// OpenID Connect: a new ID token; `None`: the previous one stays.
+    pub id_token: Option<String>,
+    /// The roles the answer states; empty: the session's stay.
+    pub roles: Vec<String>,
+}
+
+impl From<RefreshResponse> for Fresh {
+    /// Our server's and the tutorial's answer: roles from the access token's claims.
+    fn from(r: RefreshResponse) -> Fresh {
+        let roles = read_claims(&r.access_token)
+            .map(|f| f.custom.roles)
+            .unwrap_or_default();
+        Fresh {
+            access: r.access_token,
+            refresh: r.refresh_token,
+            id_token: None,
+            roles,
+        }
+    }
+}
+
 /// A refresh's answer, and what the shell read for it.
 pub(crate) struct Answer {
-    pub result: Result<(RefreshResponse, TokenTiming), FailureKind>,
+    pub result: Result<(Fresh, TokenTiming), FailureKind>,
     /// Cookie-mode restore: who the profile hint says is signed in.
     pub profile: Option<UserInfo>,
     /// Whether the session is remembered (cookie mode: storage's flag).
@@ -105,10 +132,10 @@ pub(crate) fn answered(
         return (Err(FailureKind::NoSession), Vec::new());
     }
     let kind = match a.result {
-        Ok((resp, timing)) => {
+        Ok((fresh, timing)) => {
             // The session keeps its area, its "remember me" choice and, when the answer carries
-            // no new refresh token (a non-rotating server), its refresh token.
-            let (mut user, area, remember, refresh, got) = match st.token() {
+            // no new refresh token (a non-rotating server) or ID token, the previous ones.
+            let (mut user, area, remember, refresh, id_token, got) = match st.token() {
                 Some(t) => {
                     let remember = t.area.map_or(a.remembered, |ar| ar == Area::Local);
                     (
@@ -116,22 +143,22 @@ pub(crate) fn answered(
                         t.area,
                         remember,
                         t.refresh.clone(),
+                        t.id_token.clone(),
                         Got::Refresh,
                     )
                 }
                 None => match a.profile {
-                    Some(p) => (p, None, a.remembered, None, Got::Restore),
+                    Some(p) => (p, None, a.remembered, None, None, Got::Restore),
                     None => return (Err(FailureKind::NoSession), Vec::new()),
                 },
             };
-            if let Ok(f) = read_claims(&resp.access_token) {
-                if !f.custom.roles.is_empty() {
-                    user.roles = f.custom.roles;
-                }
+            if !fresh.roles.is_empty() {
+                user.roles = fresh.roles;
             }
             let obtained = Obtained {
-                access: resp.access_token,
-                refresh: resp.refresh_token.or(refresh),
+                access: fresh.access,
+                refresh: fresh.refresh.or(refresh),
+                id_token: fresh.id_token.or(id_token),
                 user,
                 timing,
                 area,
@@ -327,23 +354,31 @@ impl Inner {
         result
     }
 
+    /// The refresh token to present when the app holds it (compat mode, OpenID Connect).
+    /// Storage is the source of truth: another tab may have rotated it.
+    pub(super) fn held_refresh_token(&self) -> Result<String, FailureKind> {
+        let (area, own) = {
+            let st = self.st.borrow();
+            let t = st.token();
+            (
+                t.and_then(|t| t.area).unwrap_or(Area::Local),
+                t.and_then(|t| t.refresh.clone()),
+            )
+        };
+        let from_storage =
+            store::stored_user(&*self.ports.storage, area).and_then(|u| u.refresh_token);
+        from_storage.or(own).ok_or(FailureKind::NoSession)
+    }
+
     /// The refresh request and its answer, read.
-    async fn send_refresh(self: &Rc<Self>) -> Result<(RefreshResponse, TokenTiming), FailureKind> {
+    async fn send_refresh(self: &Rc<Self>) -> Result<(Fresh, TokenTiming), FailureKind> {
+        if self.cfg.oidc() {
+            return self.send_oidc_refresh().await;
+        }
         let refresh_token = if self.cookie_mode() {
             None
         } else {
-            // Storage is the source of truth in compat mode: another tab may have rotated it.
-            let (area, own) = {
-                let st = self.st.borrow();
-                let t = st.token();
-                (
-                    t.and_then(|t| t.area).unwrap_or(Area::Local),
-                    t.and_then(|t| t.refresh.clone()),
-                )
-            };
-            let from_storage =
-                store::stored_user(&*self.ports.storage, area).and_then(|u| u.refresh_token);
-            Some(from_storage.or(own).ok_or(FailureKind::NoSession)?)
+            Some(self.held_refresh_token()?)
         };
         let body = serde_json::to_string(&RefreshRequest { refresh_token }).unwrap_or_default();
         // "Remember me" off: the rotated cookie stays a browser-session cookie.
@@ -371,6 +406,6 @@ impl Inner {
             expires_in_s: parsed.expires_in,
             refresh_expires_in_s: parsed.refresh_expires_in,
         };
-        Ok((parsed, timing))
+        Ok((parsed.into(), timing))
     }
 }

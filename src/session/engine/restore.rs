@@ -131,6 +131,7 @@ pub(crate) fn from_storage(
             obtained_at: f64::NEG_INFINITY,
             user,
             area: Some(area),
+            id_token: stored.id_token,
         },
         trouble: None,
     };

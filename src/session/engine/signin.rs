@@ -77,6 +77,7 @@ impl Engine {
             },
             access: signin.access_token,
             refresh: signin.refresh_token,
+            id_token: None,
             timing,
             area: (!inner.cookie_mode()).then_some(if remember {
                 Area::Local

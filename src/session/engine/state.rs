@@ -26,6 +26,8 @@ pub(crate) struct Token {
     /// Compat mode: where the `user` object lives. `Session` = "remember me" off: a tab-only
     /// session, shared with other tabs only by message. `None` in cookie mode.
     pub area: Option<Area>,
+    /// OpenID Connect: the newest ID token (the end-session request's `id_token_hint`).
+    pub id_token: Option<String>,
 }
 
 /// Refreshes that failed transiently since the last success: the session is kept, degraded.
@@ -134,6 +136,7 @@ pub(crate) enum Got {
 pub(crate) struct Obtained {
     pub access: String,
     pub refresh: Option<String>,
+    pub id_token: Option<String>,
     pub user: UserInfo,
     pub timing: TokenTiming,
     pub area: Option<Area>,
@@ -236,6 +239,7 @@ impl State {
             obtained_at: o.timing.received_at_ms,
             user: o.user,
             area: o.area,
+            id_token: o.id_token,
         };
         let username = token.user.username.clone();
         let event = match o.got {
@@ -289,5 +293,6 @@ pub(crate) fn token_message(tab_id: &str, token: &Token, login: bool) -> TabMess
         login,
         refresh_token: token.area.and(token.refresh.clone()),
         session_only: token.area == Some(Area::Session),
+        id_token: token.id_token.clone(),
     }
 }

@@ -26,6 +26,8 @@ pub(crate) struct News {
     pub refresh_token: Option<String>,
     /// Compat mode: the sender keeps the session in its own sessionStorage.
     pub session_only: bool,
+    /// OpenID Connect: the ID token that goes with it.
+    pub id_token: Option<String>,
 }
 
 /// What to do with a message from another tab.
@@ -53,6 +55,7 @@ pub(crate) fn received(st: &mut State, msg: TabMessage) -> Received {
             login,
             refresh_token,
             session_only,
+            id_token,
             ..
         } => {
             // A tab still asking for a session takes the current one, whatever generation it
@@ -77,6 +80,7 @@ pub(crate) fn received(st: &mut State, msg: TabMessage) -> Received {
                 login,
                 refresh_token,
                 session_only,
+                id_token,
             })
         }
         TabMessage::SessionWanted { .. } => match st.token() {
@@ -153,6 +157,7 @@ pub(crate) fn adopt(
         obtained_at: now,
         user: news.user,
         area,
+        id_token: news.id_token,
     };
     let save = Effect::Save(Save::Adopted {
         token: token.clone(),
@@ -190,6 +195,7 @@ impl Inner {
             login: false,
             refresh_token: stored.refresh_token,
             session_only: false,
+            id_token: stored.id_token,
         });
     }
 

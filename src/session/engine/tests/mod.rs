@@ -13,7 +13,7 @@ pub(super) use super::super::ports::Area;
 pub(super) use super::super::tabs::TabMessage;
 pub(super) use super::super::types::{LogoutReason, SessionStatus, UserInfo};
 pub(super) use super::logout::{self, Tell};
-pub(super) use super::refresh::{answered, verdict, Answer, Verdict};
+pub(super) use super::refresh::{answered, verdict, Answer, Fresh, Verdict};
 pub(super) use super::requests::{before_send, BeforeSend};
 pub(super) use super::restore::{plan, Found, Plan};
 pub(super) use super::schedule::{self, Tick};
@@ -62,6 +62,7 @@ pub(super) fn obtained(got: Got, area: Option<Area>) -> Obtained {
     Obtained {
         access: "access-1".into(),
         refresh: area.map(|_| "refresh-1".into()),
+        id_token: None,
         user: user(),
         timing: timing(T0),
         area,
@@ -111,12 +112,11 @@ pub(super) fn news(generation: u64, login: bool) -> News {
         login,
         refresh_token: None,
         session_only: false,
+        id_token: None,
     }
 }
 
-pub(super) fn answer(
-    result: Result<(api_types::RefreshResponse, TokenTiming), FailureKind>,
-) -> Answer {
+pub(super) fn answer(result: Result<(Fresh, TokenTiming), FailureKind>) -> Answer {
     Answer {
         result,
         profile: Some(user()),
@@ -126,14 +126,11 @@ pub(super) fn answer(
     }
 }
 
-pub(super) fn refreshed(
-    access: &str,
-    at: f64,
-) -> Result<(api_types::RefreshResponse, TokenTiming), FailureKind> {
+pub(super) fn refreshed(access: &str, at: f64) -> Result<(Fresh, TokenTiming), FailureKind> {
     let resp: api_types::RefreshResponse =
         serde_json::from_value(serde_json::json!({ "accessToken": access, "expiresIn": 60 }))
             .expect("refresh response");
-    Ok((resp, timing(at)))
+    Ok((resp.into(), timing(at)))
 }
 
 /// A refresh answer for the current epoch.

@@ -153,6 +153,7 @@ fn token_news_without_a_token_is_read_from_storage_in_compat_mode_only() {
         login: false,
         refresh_token: None,
         session_only: false,
+        id_token: None,
     };
     let mut compat = signed_in();
     compat.tab.compat = true;
