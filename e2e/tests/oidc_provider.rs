@@ -47,6 +47,8 @@ struct Tokens {
     body: Value,
     request: AuthRequest,
     code: String,
+    /// Whether the provider showed its login form (no session of its own in this browser yet).
+    typed_login: bool,
 }
 
 /// The value of query parameter `name` of `url`.
@@ -116,6 +118,7 @@ async fn sign_in(page: &Page, provider: &Provider, login: &str) -> Tokens {
         request,
         body,
         code,
+        typed_login: login_form,
     }
 }
 
@@ -168,7 +171,9 @@ async fn code_flow_with_pkce_through_the_login_form_gives_the_profile_claims_and
     assert_eq!(code_again.1["error"], "invalid_grant", "{:?}", code_again);
 
     // A second sign-in in the same browser: the provider's session is remembered, no form.
+    assert!(t.typed_login);
     let again = sign_in(&page, &provider, "ignored").await;
+    assert!(!again.typed_login, "the provider asked to log in again");
     assert_eq!(oidc::jwt_claims(&again.id_token)["sub"], "admin-ann");
 
     // CORS, from a script of the app's origin: discovery, userinfo, token and revocation all
@@ -479,4 +484,46 @@ async fn injected_token_endpoint_failures_answer_503_429_or_drop_and_then_recove
     assert_eq!(s.refreshes_ok(), 1, "{s:?}");
     assert_eq!(s.invalid_grant, 0, "{s:?}");
     assert_eq!(s.fail, None, "{s:?}");
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_asks_to_confirm_and_leaves_the_refresh_token_to_revocation() {
+    let (origin, provider) = start(5).await;
+    let browser = Browser::start().await;
+    let page = browser.session(&origin.url).await;
+    let t = sign_in(&page, &provider, "user-una").await;
+    provider.reset().await;
+
+    let end_session = provider.discovery().await["end_session_endpoint"]
+        .as_str()
+        .expect("end_session_endpoint")
+        .to_string();
+    let mut url = url::Url::parse(&end_session).expect("end_session url");
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", &t.id_token)
+        .append_pair("post_logout_redirect_uri", &format!("{}/login", origin.url))
+        .append_pair("state", "bye");
+    page.focus().await;
+    page.client
+        .goto(url.as_str())
+        .await
+        .expect("load end_session");
+    // The provider's own session is alive: it asks before signing out.
+    oidc::confirm_sign_out_at_provider(&page, &provider).await;
+    assert_eq!(
+        oidc::href(&page).await,
+        format!("{}/login?state=bye", origin.url)
+    );
+    let s = provider.stats().await;
+    assert_eq!(s.end_session_ok, 1, "{s:?}");
+
+    // The tokens outlive the provider's login session (offline behaviour): only the revocation
+    // endpoint ends them, so an app that skips revocation leaves a live refresh token behind.
+    let (status, body) = provider.refresh_grant(&t.refresh).await;
+    assert_eq!(status, 200, "{body}");
+    // And the next sign-in needs the login form again.
+    let again = sign_in(&page, &provider, "user-una").await;
+    assert!(again.typed_login, "still signed in at the provider");
+    assert_eq!(provider.stats().await.token("authorization_code", "ok"), 1);
+    assert_eq!(oidc::jwt_claims(&again.id_token)["sub"], "user-una");
 }
