@@ -185,6 +185,7 @@ async fn code_flow_with_pkce_through_the_login_form_gives_the_profile_claims_and
                 json!(provider.issuer()),
                 json!(again.refresh),
                 json!(again.access),
+                json!(provider.api_url()),
             ],
         )
         .await;
@@ -194,6 +195,8 @@ async fn code_flow_with_pkce_through_the_login_form_gives_the_profile_claims_and
         out["userinfo_body"]["email"], "admin-ann@example.test",
         "{out}"
     );
+    assert_eq!(out["api"], 200, "{out}");
+    assert_eq!(out["api_body"], "Admin Content.", "{out}");
     assert_eq!(out["token"], 200, "{out}");
     assert!(out["token_body"]["refresh_token"].is_string(), "{out}");
     assert_eq!(out["token_date_header"], Value::Null, "{out}");
@@ -219,20 +222,27 @@ async fn code_flow_with_pkce_through_the_login_form_gives_the_profile_claims_and
     let out = page
         .js(
             CORS_SCRIPT,
-            vec![json!(provider.issuer()), json!(t.refresh), json!(t.access)],
+            vec![
+                json!(provider.issuer()),
+                json!(t.refresh),
+                json!(t.access),
+                json!(provider.api_url()),
+            ],
         )
         .await;
     assert_eq!(out["discovery"], 200, "{out}");
     assert_eq!(out["token"], "blocked", "{out}");
     assert_eq!(out["userinfo"], "blocked", "{out}");
+    assert_eq!(out["api"], "blocked", "{out}");
     // The refused cross-origin token request never reached the grant: the token still works.
     assert_eq!(provider.refresh_grant(&t.refresh).await.0, 200);
 }
 
-/// Calls the provider from the page: (issuer, refresh token, access token) -> statuses, or
+/// Calls the provider and the resource server from the page: (issuer, refresh token, access
+/// token, resource server) -> statuses, or
 /// "blocked" where the browser refused to show the answer (CORS).
 const CORS_SCRIPT: &str = r#"
-const [issuer, rt, at] = arguments;
+const [issuer, rt, at, api] = arguments;
 const out = {};
 const call = async (name, url, init) => {
   try {
@@ -250,6 +260,7 @@ const form = (o) => ({ method: 'POST', headers: { 'content-type': 'application/x
 await call('discovery', issuer + '/.well-known/openid-configuration');
 const doc = out.discovery_body || {};
 await call('userinfo', doc.userinfo_endpoint || issuer + '/me', { headers: { authorization: 'Bearer ' + at } });
+await call('api', api + '/api/test/admin', { headers: { authorization: 'Bearer ' + at } });
 const t = await call('token', doc.token_endpoint || issuer + '/token', form({ grant_type: 'refresh_token', refresh_token: rt, client_id: 'yew-session' }));
 out.token_date_header = t ? t.headers.get('date') : null;
 const next = (out.token_body && out.token_body.refresh_token) || rt;
@@ -318,6 +329,13 @@ async fn refresh_tokens_rotate_with_no_grace_and_revoked_ones_are_refused() {
         let (status, body) = provider.refresh_grant(&rt).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["expires_in"], 5, "{body}");
+        // Every refresh brings a new ID token with the same claims, and the nonce of the
+        // sign-in (not a new one: the app must not expect a nonce of its own there).
+        let c = oidc::jwt_claims(body["id_token"].as_str().expect("refreshed id_token"));
+        assert_eq!(c["sub"], "user-uma", "{c}");
+        assert_eq!(c["aud"], CLIENT_ID, "{c}");
+        assert_eq!(c["realm_access"]["roles"], json!(["ROLE_USER"]), "{c}");
+        assert_eq!(c["nonce"], t.request.nonce.as_str(), "{c}");
         let next = body["refresh_token"].as_str().expect("rotated").to_string();
         assert_ne!(next, rt);
         rt = next;
