@@ -277,6 +277,18 @@ impl Provider {
         })
     }
 
+    /// Writes [`Provider::app_config`] as `config.json` into a static folder the server already
+    /// serves (e.g. [`crate::dist_with_config`]'s): the provider needs the app's origin before it
+    /// starts, and the app's config needs the provider's issuer, so the server starts first with
+    /// a placeholder and the config is written here. The server reads its files per request.
+    pub fn write_app_config(&self, static_dir: &std::path::Path) {
+        for stale in ["config.json.br", "config.json.gz"] {
+            let _ = std::fs::remove_file(static_dir.join(stale));
+        }
+        let text = serde_json::to_string_pretty(&self.app_config()).expect("config json");
+        std::fs::write(static_dir.join("config.json"), text).expect("write config.json");
+    }
+
     /// A plain HTTP client (no cookies kept).
     pub fn http(&self) -> &reqwest::Client {
         &self.http

@@ -545,3 +545,47 @@ async fn rp_initiated_logout_asks_to_confirm_and_leaves_the_refresh_token_to_rev
     assert_eq!(provider.stats().await.token("authorization_code", "ok"), 1);
     assert_eq!(oidc::jwt_claims(&again.id_token)["sub"], "user-una");
 }
+
+#[tokio::test]
+async fn the_refresh_token_lifetime_is_absolute_from_sign_in_however_often_it_rotates() {
+    let origin = Origin::start().await;
+    let provider = Provider::start(ProviderOptions {
+        app_origin: origin.url.clone(),
+        access_ttl_s: 1,
+        refresh_ttl_s: 5,
+        ..ProviderOptions::default()
+    })
+    .await;
+    let browser = Browser::start().await;
+    let t = sign_in(&browser.session(&origin.url).await, &provider, "user-uwe").await;
+    let signed_in = std::time::Instant::now();
+    provider.reset().await;
+
+    // Rotations well inside the 5 s (the provider counts whole seconds: the end is 4-5 s after
+    // the code exchange).
+    let mut rt = t.refresh.clone();
+    for at_s in [1.5, 3.0] {
+        tokio::time::sleep_until((signed_in + Duration::from_secs_f64(at_s)).into()).await;
+        let (status, body) = provider.refresh_grant(&rt).await;
+        assert_eq!(status, 200, "at {at_s} s: {body}");
+        rt = body["refresh_token"].as_str().expect("rotated").to_string();
+    }
+    // Past 5 s from sign-in the latest token is expired, although it is 2.5 s old.
+    tokio::time::sleep_until((signed_in + Duration::from_millis(5500)).into()).await;
+    let (status, body) = provider.refresh_grant(&rt).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"error": "invalid_grant", "error_description": "grant request is invalid"})
+        )
+    );
+    let s = provider.stats().await;
+    assert_eq!(s.refreshes_ok(), 2, "{s:?}");
+    assert_eq!(s.invalid_grant, 1, "{s:?}");
+    assert_eq!(
+        s.errors.last().map(|e| e["detail"].clone()),
+        Some(json!("refresh token is expired")),
+        "{s:?}"
+    );
+}
