@@ -247,6 +247,11 @@ function freshStats() {
 let stats = freshStats();
 let failMode = null; // null | "503" | "429" | "drop"
 
+/** One line of the log the Rust harness prints when a test fails. */
+function log(line) {
+  console.log(`${new Date().toISOString()} ${line}`);
+}
+
 function noteError(route, err) {
   stats.errors.push({
     at: new Date().toISOString(),
@@ -256,17 +261,20 @@ function noteError(route, err) {
     detail: err.error_detail,
   });
   if (stats.errors.length > 20) stats.errors.shift();
+  log(`${route} error ${err.error ?? err.name}: ${err.error_description ?? err.message}${err.error_detail ? ` (${err.error_detail})` : ''}`);
 }
 
 provider.on('grant.error', (_ctx, err) => {
   if (err.error === 'invalid_grant') stats.invalid_grant += 1;
   noteError('token', err);
 });
-provider.on('grant.revoked', () => {
+provider.on('grant.revoked', (_ctx, grantId) => {
   stats.grants_revoked += 1;
+  log(`grant revoked ${grantId}`);
 });
 provider.on('end_session.success', () => {
   stats.end_session_ok += 1;
+  log('end_session -> success');
 });
 for (const event of ['authorization.error', 'revocation.error', 'userinfo.error', 'end_session.error', 'server_error']) {
   provider.on(event, (_ctx, err) => noteError(event.replace(/\.error$/, ''), err));
@@ -279,6 +287,7 @@ provider.use(async (ctx, next) => {
   // browser sees the status, as behind a real load balancer that answers for the provider).
   if (failMode && ctx.method === 'POST' && ctx.path === TOKEN_PATH) {
     stats.injected_failures += 1;
+    log(`token -> injected ${failMode}`);
     if (failMode === 'drop') {
       ctx.respond = false;
       ctx.req.socket.destroy();
@@ -305,8 +314,10 @@ provider.use(async (ctx, next) => {
     stats.token_requests += 1;
     stats.token[grantType] ??= {};
     stats.token[grantType][outcome] = (stats.token[grantType][outcome] ?? 0) + 1;
+    log(`token ${grantType} -> ${ctx.status} ${outcome}${ctx.get('Origin') ? ` (origin ${ctx.get('Origin')})` : ''}`);
   } else if (route === 'revocation' && ctx.method === 'POST' && ctx.status === 200) {
     stats.revocations_ok += 1;
+    log('revocation -> 200');
   } else if (route === 'userinfo' && ctx.status === 200) {
     stats.userinfo_ok += 1;
   }
@@ -403,6 +414,7 @@ async function handle(req, res) {
   }
   if (pathname === '/__reset' && req.method === 'POST') {
     stats = freshStats();
+    log("__reset");
     failMode = null;
     return send(req, res, 200, { ok: true });
   }
@@ -417,6 +429,7 @@ async function handle(req, res) {
       return send(req, res, 400, { message: 'token must be "503", "429", "drop" or null' });
     }
     failMode = mode;
+    log(`__fail token=${mode}`);
     return send(req, res, 200, { ok: true, fail: failMode });
   }
 

@@ -195,7 +195,6 @@ impl Provider {
             cmd.args(["--origin", origin.trim_end_matches('/')]);
         }
         let child = cmd
-            .env("NODE_ENV", "test")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log)
