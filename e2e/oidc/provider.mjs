@@ -172,7 +172,8 @@ const provider = new Provider(issuer, {
   loadExistingGrant: async (ctx) => {
     const { client, session, params } = ctx.oidc;
     const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
-    const existing = grantId && (await ctx.oidc.provider.Grant.find(grantId));
+    const found = grantId && (await ctx.oidc.provider.Grant.find(grantId));
+    const existing = found?.accountId === session.accountId ? found : undefined;
     const grant = existing || new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
     if (client.clientId === CLIENT_ID) {
       if (params.scope) grant.addOIDCScope(params.scope);

@@ -483,6 +483,17 @@ pub struct AuthRequest {
     pub redirect_uri: String,
 }
 
+impl AuthRequest {
+    /// The same request with one more query parameter (e.g. `prompt=login`, which makes the
+    /// provider show its login form although this browser has a session there).
+    pub fn with_param(mut self, name: &str, value: &str) -> AuthRequest {
+        let mut url = url::Url::parse(&self.url).expect("auth url");
+        url.query_pairs_mut().append_pair(name, value);
+        self.url = url.into();
+        self
+    }
+}
+
 /// base64url (no padding) of `n` random bytes.
 pub fn random_b64url(n: usize) -> String {
     let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();

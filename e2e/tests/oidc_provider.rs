@@ -64,7 +64,16 @@ fn query(url: &str, name: &str) -> Option<String> {
 /// person (only when the provider has no session for this browser yet), back on the redirect
 /// URI with `code` and `state`, then the code exchanged with the PKCE verifier.
 async fn sign_in(page: &Page, provider: &Provider, login: &str) -> Tokens {
-    let request = AuthRequest::new(provider);
+    sign_in_with(page, provider, login, AuthRequest::new(provider)).await
+}
+
+/// [`sign_in`] with a request of the caller's (e.g. `prompt=login` to sign in as someone else).
+async fn sign_in_with(
+    page: &Page,
+    provider: &Provider,
+    login: &str,
+    request: AuthRequest,
+) -> Tokens {
     page.focus().await;
     page.client
         .goto(&request.url)
@@ -375,15 +384,19 @@ async fn the_resource_server_takes_the_providers_access_tokens_until_they_expire
 {
     let (origin, provider) = start(2).await;
     let browser = Browser::start().await;
-    let user = sign_in(&browser.session(&origin.url).await, &provider, "user-ulf").await;
-    let admin = sign_in(&browser.session(&origin.url).await, &provider, "admin-ada").await;
-    let moderator = sign_in(&browser.session(&origin.url).await, &provider, "mod-mo").await;
+    let page = browser.session(&origin.url).await;
+    let user = sign_in(&page, &provider, "user-ulf").await;
+    // Someone else in the same browser: prompt=login shows the form again.
+    let again = || AuthRequest::new(&provider).with_param("prompt", "login");
+    let admin = sign_in_with(&page, &provider, "admin-ada", again()).await;
+    let moderator = sign_in_with(&page, &provider, "mod-mo", again()).await;
+    assert!(admin.typed_login && moderator.typed_login);
 
     let get = |path: &'static str, token: Option<String>| {
         let provider = &provider;
         async move { provider.api_get(path, token.as_deref()).await }
     };
-    // Signing in three browsers takes longer than the 2 s lifetime: fresh tokens for the checks.
+    // Three sign-ins take longer than the 2 s lifetime: fresh tokens for the checks.
     let mut refreshed = Vec::new();
     for t in [&user, &admin, &moderator] {
         let (status, body) = provider.refresh_grant(&t.refresh).await;
