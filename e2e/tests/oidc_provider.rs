@@ -602,3 +602,68 @@ async fn the_refresh_token_lifetime_is_absolute_from_sign_in_however_often_it_ro
         "{s:?}"
     );
 }
+
+#[tokio::test]
+async fn the_provider_requires_pkce_s256_and_never_redirects_to_an_unregistered_uri() {
+    let (_origin, provider) = start(5).await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
+    let authorize = |request: &AuthRequest| {
+        let http = http.clone();
+        let url = request.url.clone();
+        async move {
+            let r = http.get(&url).send().await.expect("GET /auth");
+            let location = r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            (r.status().as_u16(), location)
+        }
+    };
+    // Without parameters the request builder adds: the query rebuilt without them.
+    let without = |names: &[&str]| {
+        let request = AuthRequest::new(&provider);
+        let mut url = url::Url::parse(&request.url).expect("url");
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !names.contains(&k.as_ref()))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(kept);
+        AuthRequest {
+            url: url.into(),
+            ..request
+        }
+    };
+
+    // No PKCE at all: back to the app with the error, its state and the issuer.
+    let request = without(&["code_challenge", "code_challenge_method"]);
+    let (status, location) = authorize(&request).await;
+    let location = location.unwrap_or_default();
+    assert_eq!(status, 303, "{location}");
+    assert!(location.starts_with(&request.redirect_uri), "{location}");
+    assert_eq!(
+        query(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(
+        query(&location, "state").as_deref(),
+        Some(request.state.as_str())
+    );
+    assert_eq!(query(&location, "iss"), Some(provider.issuer()));
+    // plain is refused too.
+    let request = without(&["code_challenge_method"]).with_param("code_challenge_method", "plain");
+    let (_, location) = authorize(&request).await;
+    assert_eq!(
+        query(&location.unwrap_or_default(), "error").as_deref(),
+        Some("invalid_request")
+    );
+    // A redirect_uri that is not registered: an error page at the provider, no redirect.
+    let request =
+        without(&["redirect_uri"]).with_param("redirect_uri", "http://127.0.0.1:1/callback");
+    assert_eq!(authorize(&request).await, (400, None));
+}
