@@ -20,6 +20,7 @@
 //! `cargo test -p e2e --test tabs four_tabs`. `scripts/test` does both.
 
 pub mod js;
+pub mod oidc;
 pub mod tutorial;
 
 use std::collections::BTreeMap;
