@@ -28,10 +28,9 @@ use axum::Router;
 use tower::util::MapResponse;
 use tower_http::services::fs::ServeFileSystemResponseBody;
 use tower_http::services::{ServeDir, ServeFile};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
-use crate::web::{app_csp, API_CSP};
+use crate::web::{app_csp_connecting, config_origins, API_CSP};
 
 /// `Cache-Control` of trunk's content-hashed files.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -56,8 +55,6 @@ pub fn router(dir: &Path) -> Router<AppState> {
         tracing::warn!(path = %index.display(), error = %e, "static dir has no readable index.html");
         String::new()
     });
-    let csp = HeaderValue::from_str(&app_csp(&html))
-        .unwrap_or_else(|_| HeaderValue::from_static(API_CSP));
     let fallback = MapResponse::new(
         ServeFile::new(&index)
             .precompressed_br()
@@ -68,18 +65,36 @@ pub fn router(dir: &Path) -> Router<AppState> {
         .precompressed_br()
         .precompressed_gzip()
         .fallback(fallback);
+    let csp = Arc::new(Csp {
+        html,
+        config: dir.join("config.json"),
+    });
     Router::new().fallback_service(
         tower::ServiceBuilder::new()
-            .layer(SetResponseHeaderLayer::overriding(
-                header::CONTENT_SECURITY_POLICY,
-                csp,
-            ))
+            .layer(middleware::from_fn_with_state(csp, content_security_policy))
             .layer(middleware::from_fn_with_state(
                 Arc::<Path>::from(dir),
                 caching,
             ))
             .service(serve),
     )
+}
+
+/// What the app's CSP is made of: the inline scripts of index.html (read at start) and the
+/// origins config.json names (read per answer: config.json can change without a restart, and
+/// an app told to call another origin must be allowed to).
+struct Csp {
+    html: String,
+    config: std::path::PathBuf,
+}
+
+async fn content_security_policy(State(csp): State<Arc<Csp>>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let config = tokio::fs::read_to_string(&csp.config).await.unwrap_or_default();
+    let value = HeaderValue::from_str(&app_csp_connecting(&csp.html, &config_origins(&config)))
+        .unwrap_or_else(|_| HeaderValue::from_static(API_CSP));
+    res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    res
 }
 
 /// Cache-Control, Vary and ETag on the answers from files, and the 304 for `If-None-Match`.

@@ -34,6 +34,13 @@ pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 
 /// The app's Content-Security-Policy. Inline scripts of index.html (trunk's loader) are allowed
 /// by their SHA-256 only; `'wasm-unsafe-eval'` lets the page compile its WebAssembly.
 pub fn app_csp(index_html: &str) -> String {
+    app_csp_connecting(index_html, &[])
+}
+
+/// [`app_csp`], with the page also allowed to call `connect` (origins: `scheme://host[:port]`,
+/// see [`config_origins`]).
+pub fn app_csp_connecting(index_html: &str, connect: &[String]) -> String {
+    let connect: String = connect.iter().map(|o| format!(" {o}")).collect();
     let hashes: String = inline_scripts(index_html)
         .iter()
         .map(|s| {
@@ -46,9 +53,31 @@ pub fn app_csp(index_html: &str) -> String {
         .collect();
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
-         img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; \
+         img-src 'self' data:; font-src 'self'; connect-src 'self'{connect}; object-src 'none'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
+}
+
+/// The origins the app's `config.json` sends it to besides its own: the API (`apiBase`) and the
+/// OpenID provider (`issuer`). Only a plain `http(s)://host[:port]` counts, so nothing in the
+/// file can add another directive to the policy.
+pub fn config_origins(config_json: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(config_json) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = ["apiBase", "issuer"]
+        .iter()
+        .filter_map(|k| v.get(*k)?.as_str())
+        .filter_map(|url| {
+            let (scheme, rest) = url.split_once("://")?;
+            let host = rest.split(['/', '?', '#']).next()?;
+            let plain = |c: char| c.is_ascii_alphanumeric() || ".-:[]".contains(c);
+            (matches!(scheme, "http" | "https") && !host.is_empty() && host.chars().all(plain))
+                .then(|| format!("{scheme}://{host}"))
+        })
+        .collect();
+    out.dedup();
+    out
 }
 
 /// Contents of `<script>` elements without a `src` attribute.
@@ -259,5 +288,25 @@ mod tests {
         assert_eq!(csp.matches("'sha256-").count(), 1);
         assert!(!csp.contains("unsafe-inline"));
         assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(csp.contains("connect-src 'self';"));
+    }
+
+    #[test]
+    fn the_configured_api_and_provider_origins_may_be_called_and_nothing_else_gets_in() {
+        let cfg = r#"{"apiBase":"http://127.0.0.1:9001/api/","issuer":"https://id.example.com/realms/r"}"#;
+        assert_eq!(
+            config_origins(cfg),
+            ["http://127.0.0.1:9001", "https://id.example.com"]
+        );
+        let csp = app_csp_connecting("", &config_origins(cfg));
+        assert!(csp.contains("connect-src 'self' http://127.0.0.1:9001 https://id.example.com;"));
+        for evil in [
+            r#"{"issuer":"https://a.example; script-src *"}"#,
+            r#"{"issuer":"javascript://x"}"#,
+            r#"{"apiBase":""}"#,
+            "not json",
+        ] {
+            assert_eq!(config_origins(evil), Vec::<String>::new(), "{evil}");
+        }
     }
 }
