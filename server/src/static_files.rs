@@ -88,12 +88,19 @@ struct Csp {
     config: std::path::PathBuf,
 }
 
-async fn content_security_policy(State(csp): State<Arc<Csp>>, req: Request, next: Next) -> Response {
+async fn content_security_policy(
+    State(csp): State<Arc<Csp>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut res = next.run(req).await;
-    let config = tokio::fs::read_to_string(&csp.config).await.unwrap_or_default();
+    let config = tokio::fs::read_to_string(&csp.config)
+        .await
+        .unwrap_or_default();
     let value = HeaderValue::from_str(&app_csp_connecting(&csp.html, &config_origins(&config)))
         .unwrap_or_else(|_| HeaderValue::from_static(API_CSP));
-    res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    res.headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, value);
     res
 }
 

@@ -17,6 +17,7 @@
 //!   channel, the lock and the wire are shared, like in one browser.
 #![allow(dead_code)]
 
+pub mod provider;
 pub mod real;
 pub mod record;
 pub mod tutorial;
@@ -381,6 +382,8 @@ pub enum Flavor {
     SessionApi,
     /// The fake of the tutorial's Express backend, as recorded (`tutorial.rs`).
     Tutorial,
+    /// A fake OpenID Provider, as recorded (`provider.rs`).
+    Provider,
 }
 
 /// A fault injected by the wire before or instead of forwarding a request.
@@ -484,6 +487,7 @@ impl CookieJar {
 enum Backend {
     Real(RealServer),
     Tutorial(RefCell<TutorialServer>),
+    Provider(RefCell<provider::FakeProvider>),
 }
 
 /// What became of a request the moment it left the tab.
@@ -512,7 +516,17 @@ fn path_of(url: &str) -> &str {
 }
 
 fn endpoint(req: &HttpRequest) -> Endpoint {
+    // The OpenID provider's token endpoint: the refresh_token grant is the refresh, the code
+    // exchange the sign-in; its revocation is the sign-out.
+    let grant = |g: &str| {
+        req.body
+            .as_deref()
+            .is_some_and(|b| b.contains(&format!("grant_type={g}")))
+    };
     match path_of(&req.url) {
+        "/token" if grant("refresh_token") => Endpoint::Refresh,
+        "/token" => Endpoint::Signin,
+        "/token/revocation" => Endpoint::Signout,
         paths::SIGNIN => Endpoint::Signin,
         paths::REFRESH => Endpoint::Refresh,
         paths::SIGNOUT => Endpoint::Signout,
@@ -567,11 +581,13 @@ impl Wire {
             }
         };
         if kind == Endpoint::Refresh {
-            let from_body = req
-                .body
-                .as_deref()
-                .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
-                .and_then(|v| v["refreshToken"].as_str().map(String::from));
+            let from_body = req.body.as_deref().and_then(|b| {
+                match serde_json::from_str::<serde_json::Value>(b) {
+                    Ok(v) => v["refreshToken"].as_str().map(String::from),
+                    // The OAuth form of the refresh_token grant.
+                    Err(_) => yew_session::session::oidc::query_value(b, "refresh_token"),
+                }
+            });
             let cookie_transport = req.header(headers::REFRESH_TRANSPORT) == Some("cookie");
             self.presented.borrow_mut().push(if cookie_transport {
                 cookie.clone()
@@ -605,6 +621,7 @@ impl Wire {
         match &self.backend {
             Backend::Real(s) => Some(s.handle(req, cookie)),
             Backend::Tutorial(t) => t.borrow_mut().handle(req),
+            Backend::Provider(p) => Some(p.borrow_mut().handle(req)),
         }
     }
 
@@ -631,8 +648,9 @@ impl Wire {
         match kind {
             Endpoint::Refresh
                 if resp.status == 200
-                    && serde_json::from_str::<serde_json::Value>(&resp.body)
-                        .is_ok_and(|v| v["accessToken"].is_string()) =>
+                    && serde_json::from_str::<serde_json::Value>(&resp.body).is_ok_and(|v| {
+                        v["accessToken"].is_string() || v["access_token"].is_string()
+                    }) =>
             {
                 c.refresh_ok += 1
             }
@@ -754,6 +772,9 @@ impl World {
             Flavor::Tutorial => {
                 Self::build(|clock| Backend::Tutorial(RefCell::new(TutorialServer::new(clock))))
             }
+            Flavor::Provider => Self::build(|clock| {
+                Backend::Provider(RefCell::new(provider::FakeProvider::new(clock)))
+            }),
         }
     }
 
@@ -815,15 +836,47 @@ impl World {
     pub fn real(&self) -> &RealServer {
         match &self.wire.backend {
             Backend::Real(s) => s,
-            Backend::Tutorial(_) => panic!("a tutorial world has no session-api"),
+            _ => panic!("this world has no session-api"),
         }
+    }
+
+    /// The fake OpenID provider (panics in other worlds).
+    pub fn provider(&self) -> RefMut<'_, provider::FakeProvider> {
+        match &self.wire.backend {
+            Backend::Provider(p) => p.borrow_mut(),
+            _ => panic!("this world has no OpenID provider"),
+        }
+    }
+
+    /// Signs `sub` in from `tab` through the provider: the app's authorization request, the
+    /// provider's sign-in (done by the fake), the callback. Returns the app path it goes back to.
+    pub fn oidc_login(&self, tab: &Tab, sub: &str, remember: bool) -> String {
+        let secrets = yew_session::session::oidc::Secrets {
+            verifier: format!("verifier-of-{}-{sub}", tab.id),
+            challenge: base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                <sha2::Sha256 as sha2::Digest>::digest(
+                    format!("verifier-of-{}-{sub}", tab.id).as_bytes(),
+                ),
+            ),
+            state: format!("state-{}", tab.id),
+            nonce: format!("nonce-{}", tab.id),
+        };
+        let url = tab
+            .engine
+            .oidc_sign_in_url(secrets, provider::APP_ORIGIN, "/profile", remember)
+            .expect("authorization request");
+        let query = self.provider().authorize(&url, sub);
+        let engine = tab.engine.clone();
+        self.block_on(async move { engine.oidc_complete(&query).await }, 10_000.0)
+            .expect("callback")
     }
 
     /// The tutorial fake (panics in a session-api world).
     pub fn tutorial(&self) -> RefMut<'_, TutorialServer> {
         match &self.wire.backend {
             Backend::Tutorial(t) => t.borrow_mut(),
-            Backend::Real(_) => panic!("a session-api world has no tutorial fake"),
+            _ => panic!("this world has no tutorial fake"),
         }
     }
 
@@ -832,6 +885,7 @@ impl World {
         match &self.wire.backend {
             Backend::Real(s) => s.offset_ms.set(ms),
             Backend::Tutorial(t) => t.borrow_mut().server_offset_ms = ms,
+            Backend::Provider(_) => panic!("the fake provider's clock is the world's"),
         }
     }
 
@@ -865,6 +919,7 @@ impl World {
         match &self.wire.backend {
             Backend::Real(s) => s.ensure_user(username),
             Backend::Tutorial(t) => t.borrow_mut().ensure_user(username),
+            Backend::Provider(_) => {}
         }
     }
 
