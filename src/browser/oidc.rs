@@ -10,7 +10,8 @@ use crate::session::ports::{Area, KeyValueStore};
 
 use super::storage::WebStorage;
 
-/// localStorage key of the last discovery document that was usable (not secret).
+/// localStorage key of the last discovery document that was usable (not secret): the text as
+/// the provider sent it, read again by the same parser.
 const DISCOVERY_KEY: &str = "yew-session.oidc-discovery";
 
 fn crypto() -> Result<web_sys::Crypto, String> {
@@ -72,17 +73,14 @@ pub fn go(url: &str) {
 pub async fn discover(issuer: &str) -> Result<(Endpoints, Option<String>), String> {
     let fetched = fetch_discovery(issuer).await;
     match fetched {
-        Ok(endpoints) => {
-            if let Ok(text) = serde_json::to_string(&endpoints) {
-                WebStorage.set(Area::Local, DISCOVERY_KEY, &text);
-            }
+        Ok((endpoints, text)) => {
+            WebStorage.set(Area::Local, DISCOVERY_KEY, &text);
             Ok((endpoints, None))
         }
         Err(why) => {
             let kept = WebStorage
                 .get(Area::Local, DISCOVERY_KEY)
-                .and_then(|t| serde_json::from_str::<Endpoints>(&t).ok())
-                .filter(|e| e.issuer == issuer);
+                .and_then(|t| oidc::parse_discovery(&t, issuer).ok());
             match kept {
                 Some(e) => Ok((e, Some(why))),
                 None => Err(why),
@@ -91,7 +89,7 @@ pub async fn discover(issuer: &str) -> Result<(Endpoints, Option<String>), Strin
     }
 }
 
-async fn fetch_discovery(issuer: &str) -> Result<Endpoints, String> {
+async fn fetch_discovery(issuer: &str) -> Result<(Endpoints, String), String> {
     let url = oidc::discovery_url(issuer);
     let resp = gloo_net::http::Request::get(&url)
         .send()
@@ -108,7 +106,7 @@ async fn fetch_discovery(issuer: &str) -> Result<Endpoints, String> {
         .text()
         .await
         .map_err(|_| format!("{url} sent an unreadable answer"))?;
-    oidc::parse_discovery(&text, issuer)
+    oidc::parse_discovery(&text, issuer).map(|e| (e, text))
 }
 
 /// The current page's query string.

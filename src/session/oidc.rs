@@ -14,13 +14,13 @@
 //! checked (iss, aud, azp, nonce, exp, iat).
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::types::UserInfo;
 
 /// The provider's endpoints, from its discovery document.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Endpoints {
     /// The issuer, as the document states it (equal to the configured one).
     pub issuer: String,
@@ -98,7 +98,7 @@ pub struct Secrets {
 
 /// What a tab keeps (sessionStorage) between sending the user to the provider and the callback;
 /// cleared on the way back, whatever happens.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     /// Expected `state`.
     pub state: String,
@@ -118,6 +118,40 @@ pub struct Pending {
 
 /// How long a round trip may take before its callback is refused.
 pub const PENDING_MAX_AGE_MS: f64 = 15.0 * 60_000.0;
+
+impl Pending {
+    /// One value per line (none of them can hold a line break: base64url, an URL, a path).
+    /// Hand-written rather than a serde derive: wasm size.
+    pub fn to_text(&self) -> String {
+        let started = (self.started_at.max(0.0) as u64).to_string();
+        [
+            self.state.as_str(),
+            &self.verifier,
+            &self.nonce,
+            &self.redirect_uri,
+            &self.return_to,
+            if self.remember { "1" } else { "0" },
+            &started,
+        ]
+        .join("\n")
+    }
+
+    /// Reads [`Pending::to_text`]; `None` for anything else.
+    pub fn from_text(text: &str) -> Option<Pending> {
+        let mut l = text.split('\n').map(str::to_owned);
+        let mut next = || l.next().filter(|v| !v.is_empty());
+        let p = Pending {
+            state: next()?,
+            verifier: next()?,
+            nonce: next()?,
+            redirect_uri: next()?,
+            return_to: next()?,
+            remember: next()? == "1",
+            started_at: next()?.parse::<u64>().ok()? as f64,
+        };
+        next().is_none().then_some(p)
+    }
+}
 
 /// `application/x-www-form-urlencoded` of one value (RFC 3986 unreserved kept, the rest %XX).
 fn encode(s: &str, out: &mut String) {
@@ -408,7 +442,7 @@ pub fn check_id_token(t: &IdToken, e: &Expect, provider_now: f64) -> Result<(), 
     let s = |n: &str| c.get(n).and_then(Value::as_str);
     if s("iss") != Some(e.issuer) {
         return Err(format!(
-            "the ID token was issued by {:?}, not {:?}",
+            "the ID token was issued by \"{}\", not \"{}\"",
             s("iss").unwrap_or("nobody"),
             e.issuer
         ));

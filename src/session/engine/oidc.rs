@@ -192,11 +192,10 @@ impl Engine {
             remember,
             started_at: inner.now(),
         };
-        let text = serde_json::to_string(&pending).map_err(|e| e.to_string())?;
         inner
             .ports
             .storage
-            .set(Area::Session, keys::OIDC_PENDING, &text);
+            .set(Area::Session, keys::OIDC_PENDING, &pending.to_text());
         Ok(url)
     }
 
@@ -211,7 +210,7 @@ impl Engine {
         let storage = &*inner.ports.storage;
         let pending = storage.get(Area::Session, keys::OIDC_PENDING);
         storage.remove(Area::Session, keys::OIDC_PENDING);
-        let pending: Option<Pending> = pending.and_then(|t| serde_json::from_str(&t).ok());
+        let pending = pending.as_deref().and_then(Pending::from_text);
         let again = "Please sign in again.";
         let (code, state, iss) = match oidc::parse_callback(query) {
             None => {

@@ -211,3 +211,27 @@ fn token_answers_keep_what_the_engine_needs() {
         "http://p/end?id_token_hint=t&post_logout_redirect_uri=http%3A%2F%2Fa%2F&client_id=app"
     );
 }
+
+#[test]
+fn the_round_trips_record_reads_back_and_nothing_else_does() {
+    let p = Pending {
+        state: "s".into(),
+        verifier: "v".into(),
+        nonce: "n".into(),
+        redirect_uri: "http://127.0.0.1:8080/callback".into(),
+        return_to: "/admin".into(),
+        remember: true,
+        started_at: 1_700_000_000_123.0,
+    };
+    assert_eq!(Pending::from_text(&p.to_text()), Some(p.clone()));
+    let text = p.to_text();
+    for broken in [
+        "".to_string(),
+        "a\nb".to_string(),
+        format!("{text}\nextra"),
+        text.replace("\n1\n", "\n\n"),
+        text.replace("1700000000123", "soon"),
+    ] {
+        assert_eq!(Pending::from_text(&broken), None, "{broken:?}");
+    }
+}
