@@ -77,6 +77,9 @@ pub struct AppConfig {
     pub audience: Option<String>,
     /// OpenID Connect: a `resource` indicator for the authorization request (RFC 8707).
     pub resource: Option<String>,
+    /// OpenID Connect: a `prompt` for the authorization request (`"consent"`: Logto issues a
+    /// refresh token for `offline_access` only then).
+    pub prompt: Option<String>,
     /// OpenID Connect: the ID-token claim with the user's roles, a name or a dotted path
     /// (`realm_access.roles`); none: every user has `ROLE_USER` only.
     pub roles_claim: Option<String>,
@@ -105,6 +108,7 @@ impl Default for AppConfig {
             post_logout_redirect_path: "/".into(),
             audience: None,
             resource: None,
+            prompt: None,
             roles_claim: None,
             endpoints: None,
             discovery_error: None,
@@ -225,6 +229,55 @@ impl AppConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_openid_connect_document_needs_a_provider_and_a_client_and_takes_defaults() {
+        let cfg = AppConfig::from_json(
+            r#"{"backend":"oidc","issuer":"https://id.example.com/realms/r","clientId":"app"}"#,
+        )
+        .unwrap();
+        assert!(cfg.oidc());
+        assert_eq!(cfg.scopes, "openid profile offline_access");
+        assert_eq!(
+            (
+                cfg.redirect_path.as_str(),
+                cfg.post_logout_redirect_path.as_str()
+            ),
+            ("/callback", "/")
+        );
+        // The provider's tokens are the app's to hold, and go out as bearer tokens.
+        assert_eq!(
+            (cfg.storage_mode, cfg.token_header),
+            (StorageMode::Compat, TokenHeader::Bearer)
+        );
+        for (doc, says) in [
+            (r#"{"backend":"oidc","clientId":"app"}"#, "needs \"issuer\""),
+            (
+                r#"{"backend":"oidc","issuer":"id.example.com","clientId":"app"}"#,
+                "http(s) URL",
+            ),
+            (
+                r#"{"backend":"oidc","issuer":"https://id"}"#,
+                "needs \"clientId\"",
+            ),
+            (
+                r#"{"backend":"oidc","issuer":"https://id","clientId":"a","redirectPath":"https://evil/cb"}"#,
+                "redirectPath must be a path",
+            ),
+            (
+                r#"{"backend":"oidc","issuer":"https://id","clientId":"a","scopes":"profile"}"#,
+                "must include openid",
+            ),
+            (r#"{"backend":"saml"}"#, "unknown variant"),
+        ] {
+            let e = AppConfig::from_json(doc).unwrap_err().to_string();
+            assert!(e.contains(says), "{doc}: {e}");
+        }
+        // The other backends do not care about the OpenID keys.
+        assert!(!AppConfig::from_json(r#"{"storageMode":"compat"}"#)
+            .unwrap()
+            .oidc());
+    }
 
     #[test]
     fn a_usable_document_is_taken_without_a_warning() {

@@ -4,9 +4,10 @@
 //! crypto (`crate::browser::oidc`), the requests go through the engine's transport.
 //!
 //! Hand-written rather than the `oauth2` / `openidconnect` crates, for wasm size: what the app
-//! needs is a dozen form fields and one JSON object, and those crates bring their own HTTP
-//! abstraction, url, chrono, rand and (openidconnect) RSA/ECDSA verification — measured in the
-//! README's size section.
+//! needs is a dozen form fields, one JSON object and base64url (already linked), and those
+//! crates bring their own HTTP abstraction, `url`, `chrono`, `rand` and (openidconnect) RSA and
+//! ECDSA verification. (Not measured in this wasm yet: the README's size section has what this
+//! module and its pages cost.)
 //!
 //! The ID token's signature is not checked: it comes straight from the token endpoint over the
 //! connection the browser opened to the issuer, in answer to this tab's code and verifier, which
@@ -239,6 +240,9 @@ pub struct Request<'a> {
     pub audience: Option<&'a str>,
     /// Optional `resource`.
     pub resource: Option<&'a str>,
+    /// Optional `prompt` (`consent`: what Logto and oidc-provider need before they issue a
+    /// refresh token for `offline_access`).
+    pub prompt: Option<&'a str>,
 }
 
 /// The URL that sends the user to the provider's sign-in.
@@ -258,6 +262,9 @@ pub fn authorize_url(endpoint: &str, r: &Request, s: &Secrets) -> String {
     }
     if let Some(res) = r.resource {
         pairs.push(("resource", res));
+    }
+    if let Some(p) = r.prompt {
+        pairs.push(("prompt", p));
     }
     with_query(endpoint, &pairs)
 }

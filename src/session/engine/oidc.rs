@@ -181,6 +181,7 @@ impl Engine {
             scopes: &cfg.scopes,
             audience: cfg.audience.as_deref(),
             resource: cfg.resource.as_deref(),
+            prompt: cfg.prompt.as_deref(),
         };
         let url = oidc::authorize_url(&endpoints.authorization, &request, &secrets);
         let pending = Pending {

@@ -148,6 +148,7 @@ fn the_authorization_request_carries_pkce_state_nonce_and_encodes_every_value() 
         scopes: "openid profile offline_access",
         audience: Some("https://api"),
         resource: None,
+        prompt: None,
     };
     let url = authorize_url("http://p/auth?tenant=1", &r, &s);
     assert_eq!(
