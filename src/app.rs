@@ -56,11 +56,6 @@ pub fn AppWithConfig(props: &AppWithConfigProps) -> Html {
 /// Nav, banner, page, footer with the inspector toggle, toasts.
 #[function_component]
 pub fn Layout() -> Html {
-    let session = crate::hooks::use_session::use_session();
-    let location = use_location();
-    let cfg = session.engine().config().clone();
-    // OpenID Connect's redirect URI is whatever path config.json names, not a fixed route.
-    let callback = cfg.oidc() && location.is_some_and(|l| l.path() == cfg.redirect_path);
     html! {
         <>
             <a class="skip-link" href="#main">{ "Skip to content" }</a>
@@ -68,7 +63,7 @@ pub fn Layout() -> Html {
             <OfflineBanner />
             <SessionEndNotice />
             <main id="main" class="container" tabindex="-1">
-                if callback { <pages::callback::CallbackPage /> } else { <Switch<Route> render={switch} /> }
+                <Switch<Route> render={switch} />
             </main>
             <InspectorToggle />
             <Toasts />

@@ -189,6 +189,14 @@ impl AppConfig {
                 ));
             }
         }
+        use yew_router::Routable;
+        let route = crate::route::Route::recognize(&self.redirect_path);
+        if route != Some(crate::route::Route::NotFound) {
+            return value(format!(
+                "redirectPath must not be one of the app's pages, got \"{}\"",
+                self.redirect_path
+            ));
+        }
         if !self.scopes.split(' ').any(|s| s == "openid") {
             return value(format!(
                 "scopes must include openid, got \"{}\"",
@@ -267,6 +275,10 @@ mod tests {
             (
                 r#"{"backend":"oidc","issuer":"https://id","clientId":"a","scopes":"profile"}"#,
                 "must include openid",
+            ),
+            (
+                r#"{"backend":"oidc","issuer":"https://id","clientId":"a","redirectPath":"/login"}"#,
+                "not be one of the app's pages",
             ),
             (r#"{"backend":"saml"}"#, "unknown variant"),
         ] {

@@ -15,7 +15,6 @@
 //! checked (iss, aud, azp, nonce, exp, iat).
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::types::UserInfo;
@@ -35,16 +34,6 @@ pub struct Endpoints {
     pub end_session: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Discovery {
-    issuer: String,
-    authorization_endpoint: String,
-    token_endpoint: String,
-    revocation_endpoint: Option<String>,
-    end_session_endpoint: Option<String>,
-    code_challenge_methods_supported: Option<Vec<String>>,
-}
-
 /// Where the discovery document of `issuer` is.
 pub fn discovery_url(issuer: &str) -> String {
     format!(
@@ -53,29 +42,39 @@ pub fn discovery_url(issuer: &str) -> String {
     )
 }
 
+/// A string member of a JSON object.
+fn text(v: &Value, name: &str) -> Option<String> {
+    v.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
 /// Reads a discovery document fetched for `issuer`; the error is a sentence for the sign-in page.
-pub fn parse_discovery(text: &str, issuer: &str) -> Result<Endpoints, String> {
-    let d: Discovery = serde_json::from_str(text).map_err(|e| {
-        format!("its discovery document is not a usable OpenID configuration ({e})")
-    })?;
+/// (Through `serde_json::Value`, which the app links anyway, rather than a derived type: wasm
+/// size.)
+pub fn parse_discovery(doc: &str, issuer: &str) -> Result<Endpoints, String> {
+    let v: Value = serde_json::from_str(doc).unwrap_or(Value::Null);
+    let need = |name: &str| {
+        text(&v, name).ok_or_else(|| {
+            format!("its discovery document is not a usable OpenID configuration (no {name})")
+        })
+    };
+    let found = need("issuer")?;
     // OpenID Connect Discovery 1.0, 4.3: the issuer must be exactly the one configured.
-    if d.issuer != issuer {
+    if found != issuer {
         return Err(format!(
-            "its discovery document names the issuer \"{}\", not \"{issuer}\" (check the trailing slash of \"issuer\" in config.json)",
-            d.issuer
+            "its discovery document names the issuer \"{found}\", not \"{issuer}\" (check the trailing slash of \"issuer\" in config.json)"
         ));
     }
-    if let Some(methods) = &d.code_challenge_methods_supported {
+    if let Some(Value::Array(methods)) = v.get("code_challenge_methods_supported") {
         if !methods.iter().any(|m| m == "S256") {
             return Err("it does not support PKCE with S256".into());
         }
     }
     Ok(Endpoints {
-        issuer: d.issuer,
-        authorization: d.authorization_endpoint,
-        token: d.token_endpoint,
-        revocation: d.revocation_endpoint,
-        end_session: d.end_session_endpoint,
+        authorization: need("authorization_endpoint")?,
+        token: need("token_endpoint")?,
+        revocation: text(&v, "revocation_endpoint"),
+        end_session: text(&v, "end_session_endpoint"),
+        issuer: found,
     })
 }
 
@@ -355,39 +354,42 @@ pub fn end_session_url(
 }
 
 /// A token endpoint's success answer (RFC 6749 5.1).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenAnswer {
     /// The access token: opaque to the client, never parsed.
     pub access_token: String,
     /// Seconds the access token lives (the schedule's only source).
-    #[serde(default, deserialize_with = "seconds")]
     pub expires_in: Option<u64>,
     /// A rotated refresh token; none: keep the previous one.
     pub refresh_token: Option<String>,
     /// An ID token (always on sign-in; on refresh when the provider sends one).
     pub id_token: Option<String>,
     /// Seconds the refresh token lives, when the provider says (Keycloak does).
-    #[serde(default, deserialize_with = "seconds")]
     pub refresh_expires_in: Option<u64>,
 }
 
-/// `expires_in` as a number, or as the string some providers send.
-fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::Number(n)) => n.as_f64().filter(|s| *s >= 0.0).map(|s| s as u64),
-        Some(Value::String(s)) => s.trim().parse().ok(),
+/// A number of seconds, or the string of one some providers send.
+fn seconds(v: &Value, name: &str) -> Option<u64> {
+    match v.get(name)? {
+        Value::Number(n) => n.as_f64().filter(|s| *s >= 0.0).map(|s| s as u64),
+        Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    })
+    }
 }
 
-/// Reads a token answer.
+/// Reads a token answer (through `serde_json::Value`, as [`parse_discovery`]).
 pub fn parse_token_answer(body: &str) -> Result<TokenAnswer, String> {
-    let a: TokenAnswer =
-        serde_json::from_str(body).map_err(|e| format!("unreadable token answer ({e})"))?;
-    if a.access_token.is_empty() {
-        return Err("the token answer carries no access token".into());
-    }
-    Ok(a)
+    let v: Value = serde_json::from_str(body).map_err(|_| "unreadable token answer".to_string())?;
+    let access_token = text(&v, "access_token")
+        .filter(|t| !t.is_empty())
+        .ok_or("the token answer carries no access token")?;
+    Ok(TokenAnswer {
+        access_token,
+        expires_in: seconds(&v, "expires_in"),
+        refresh_token: text(&v, "refresh_token"),
+        id_token: text(&v, "id_token"),
+        refresh_expires_in: seconds(&v, "refresh_expires_in"),
+    })
 }
 
 /// An ID token's claims, read without its signature (see the module doc).

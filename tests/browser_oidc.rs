@@ -1,0 +1,193 @@
+//! Browser tests of OpenID Connect's browser parts (headless Chromium): the round trip's secrets
+//! from Web Crypto, and the pages an OpenID configuration shows — the sign-in page (the
+//! provider's button, no password form, no sign-up), the discovery error, the callback's error.
+//! No network: nothing here calls the provider (the e2e tests do, against the real one).
+#![cfg(target_arch = "wasm32")]
+
+use std::rc::Rc;
+
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+use web_sys::Element;
+use yew::AppHandle;
+use yew_session::app::{AppWithConfig, AppWithConfigProps};
+use yew_session::browser::{oidc, storage};
+use yew_session::config::{AppConfig, Backend, StorageMode, TokenHeader};
+use yew_session::session::oidc::{b64url, Endpoints};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[wasm_bindgen_test]
+async fn web_crypto_hashes_with_sha256_and_makes_fresh_pkce_secrets() {
+    // FIPS 180-2's "abc" vector.
+    assert_eq!(
+        hex(&oidc::sha256(b"abc").await.unwrap()),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let a = oidc::secrets().await.unwrap();
+    let b = oidc::secrets().await.unwrap();
+    assert_eq!(a.verifier.len(), 43, "32 random bytes in base64url");
+    assert_eq!(
+        a.challenge,
+        b64url(&oidc::sha256(a.verifier.as_bytes()).await.unwrap())
+    );
+    assert_eq!(
+        (a.state.len(), a.nonce.len()),
+        (22, 22),
+        "16 random bytes each"
+    );
+    assert!(a.verifier != b.verifier && a.state != b.state && a.nonce != b.nonce);
+}
+
+fn config(discovered: bool) -> AppConfig {
+    AppConfig {
+        backend: Backend::Oidc,
+        issuer: "https://id.example.test/realms/r".into(),
+        client_id: "app".into(),
+        storage_mode: StorageMode::Compat,
+        token_header: TokenHeader::Bearer,
+        endpoints: discovered.then(|| Endpoints {
+            issuer: "https://id.example.test/realms/r".into(),
+            authorization: "https://id.example.test/auth".into(),
+            token: "https://id.example.test/token".into(),
+            revocation: None,
+            end_session: None,
+        }),
+        discovery_error: (!discovered).then(|| "https://id.example.test/realms/r/.well-known/openid-configuration answered HTTP 503".into()),
+        ..AppConfig::default()
+    }
+}
+
+struct Mounted {
+    root: Element,
+    app: Option<AppHandle<AppWithConfig>>,
+}
+
+impl Mounted {
+    fn at(path: &str, cfg: AppConfig) -> Mounted {
+        storage::clear_all();
+        let window = web_sys::window().unwrap();
+        window
+            .history()
+            .unwrap()
+            .replace_state_with_url(&JsValue::NULL, "", Some(path))
+            .unwrap();
+        let document = window.document().unwrap();
+        let root = document.create_element("div").unwrap();
+        document.body().unwrap().append_child(&root).unwrap();
+        let props = AppWithConfigProps {
+            config: Rc::new(cfg),
+        };
+        let app = yew::Renderer::<AppWithConfig>::with_root_and_props(root.clone(), props).render();
+        Mounted {
+            root,
+            app: Some(app),
+        }
+    }
+
+    fn find(&self, selector: &str) -> Option<Element> {
+        self.root.query_selector(selector).unwrap()
+    }
+
+    fn text(&self) -> String {
+        self.root.text_content().unwrap_or_default()
+    }
+
+    async fn until(&self, what: &str, cond: impl Fn(&Mounted) -> bool) {
+        for _ in 0..300 {
+            yew::scheduler::flush().await;
+            if cond(self) {
+                return;
+            }
+            gloo_timers::future::TimeoutFuture::new(10).await;
+        }
+        panic!("timed out waiting for {what}; page: {}", self.text());
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.destroy();
+        }
+        self.root.remove();
+        storage::clear_all();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_sign_in_page_offers_the_provider_and_no_password_form() {
+    let m = Mounted::at("/login?redirect=%2Fadmin", config(true));
+    m.until("the provider's button", |m| {
+        m.find("[data-testid=provider-sign-in]").is_some()
+    })
+    .await;
+    let button = m.find("[data-testid=provider-sign-in]").unwrap();
+    assert_eq!(button.get_attribute("disabled"), None);
+    assert!(
+        m.text().contains("You sign in at id.example.test"),
+        "{}",
+        m.text()
+    );
+    assert!(m.find("input[type=password]").is_none(), "a password form");
+    assert!(m.find("input#remember").is_some(), "remember me");
+    assert!(!m.text().contains("Sign up"), "accounts are the provider's");
+}
+
+#[wasm_bindgen_test]
+async fn a_provider_that_could_not_be_discovered_is_named_with_why() {
+    let m = Mounted::at("/login", config(false));
+    m.until("the discovery error", |m| {
+        m.find("[data-testid=login-error]").is_some()
+    })
+    .await;
+    let error = m
+        .find("[data-testid=login-error]")
+        .unwrap()
+        .text_content()
+        .unwrap();
+    assert!(error.contains("answered HTTP 503"), "{error}");
+    let button = m.find("[data-testid=provider-sign-in]").unwrap();
+    assert!(
+        button.get_attribute("disabled").is_some(),
+        "signing in cannot work"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_callback_shows_the_providers_error_and_offers_to_sign_in_again() {
+    let m = Mounted::at(
+        "/callback?error=access_denied&error_description=End-User%20aborted%20interaction",
+        config(true),
+    );
+    m.until("the callback's error", |m| {
+        m.find("[data-testid=callback-error]").is_some()
+    })
+    .await;
+    let error = m
+        .find("[data-testid=callback-error]")
+        .unwrap()
+        .text_content()
+        .unwrap();
+    assert!(
+        error.contains("access_denied") && error.contains("End-User aborted interaction"),
+        "{error}"
+    );
+    assert!(m.text().contains("Sign in again"));
+    // The same page under another redirectPath: the configured path is the callback.
+    drop(m);
+    let cfg = AppConfig {
+        redirect_path: "/auth/done".into(),
+        ..config(true)
+    };
+    let m = Mounted::at("/auth/done?error=login_required", cfg);
+    m.until("the callback's error", |m| {
+        m.find("[data-testid=callback-error]").is_some()
+    })
+    .await;
+    assert!(m.text().contains("login_required"));
+}
