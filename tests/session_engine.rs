@@ -608,11 +608,12 @@ fn skewed(flavor: Flavor, offset_ms: f64) {
             w.tutorial().access_ttl_s = 300;
             w
         }
+        Flavor::Provider => unreachable!("the fake provider shares the world's clock"),
     };
     w.set_server_offset_ms(offset_ms);
     let mode = match flavor {
         Flavor::SessionApi => StorageMode::Cookie,
-        Flavor::Tutorial => StorageMode::Compat,
+        Flavor::Tutorial | Flavor::Provider => StorageMode::Compat,
     };
     let t = w.open_tab(config(mode));
     w.login(&t, "alice");
