@@ -3,6 +3,7 @@
 //! the callback, exactly one refresh per expiry across tabs (also in separate processes), never a
 //! refresh token presented twice, one clean logout when the provider refuses, the refresh token
 //! kept when a provider does not rotate, revocation and the end-session URL at sign-out.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

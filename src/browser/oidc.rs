@@ -6,9 +6,10 @@
 use wasm_bindgen_futures::JsFuture;
 
 use crate::session::oidc::{self, Endpoints, Secrets};
-use crate::session::ports::{Area, KeyValueStore};
+use crate::session::ports::{Area, HttpRequest, KeyValueStore, Method, Transport};
 
 use super::storage::WebStorage;
+use super::transport::FetchTransport;
 
 /// localStorage key of the last discovery document that was usable (not secret): the text as
 /// the provider sent it, read again by the same parser.
@@ -90,23 +91,18 @@ pub async fn discover(issuer: &str) -> Result<(Endpoints, Option<String>), Strin
 }
 
 async fn fetch_discovery(issuer: &str) -> Result<(Endpoints, String), String> {
+    // Through the engine's transport (its code is in the wasm already; a second gloo-net
+    // request here cost more), without cookies: discovery is public.
     let url = oidc::discovery_url(issuer);
-    let resp = gloo_net::http::Request::get(&url)
-        .send()
-        .await
-        .map_err(|_| {
-            format!(
-                "{url} could not be reached (network, or the provider refuses this origin: CORS)"
-            )
-        })?;
-    if !resp.ok() {
-        return Err(format!("{url} answered HTTP {}", resp.status()));
+    let mut req = HttpRequest::new(Method::Get, url.clone());
+    req.with_credentials = false;
+    let resp = FetchTransport::default().send(req).await.map_err(|_| {
+        format!("{url} could not be reached (network, or the provider refuses this origin: CORS)")
+    })?;
+    if resp.status != 200 {
+        return Err(format!("{url} answered HTTP {}", resp.status));
     }
-    let text = resp
-        .text()
-        .await
-        .map_err(|_| format!("{url} sent an unreadable answer"))?;
-    oidc::parse_discovery(&text, issuer).map(|e| (e, text))
+    oidc::parse_discovery(&resp.body, issuer).map(|e| (e, resp.body))
 }
 
 /// The current page's query string.
