@@ -95,6 +95,10 @@ pub struct Config {
     /// the peer address.
     #[arg(long, env = "SESSION_API_TRUSTED_PROXY", value_delimiter = ',', value_parser = parse_proxy)]
     pub trusted_proxy: Vec<IpNet>,
+    /// Turn off the per-instance cache of access-token checks: every check reads the database
+    /// (for comparison; the cache is invalidated on every instance, see server/README.md).
+    #[arg(long, env = "SESSION_API_NO_ACCESS_CACHE", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_access_cache: bool,
     /// Maximum database connections in the pool.
     #[arg(long, env = "SESSION_API_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

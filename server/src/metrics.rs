@@ -205,6 +205,18 @@ impl Collector for PoolCollector {
         ] {
             ConstCounter::new(n).encode(family.encode_family(&[("reason", reason)])?)?;
         }
+        let mut family = encoder.encode_descriptor(
+            "session_api_access_cache",
+            "Access-token checks: answered from this instance's cache (hit), read from the \
+             database because not cached (miss), or because the cache was not in step with the \
+             database (bypass: listener lost, database unreachable).",
+            None,
+            ConstCounter::new(0u64).metric_type(),
+        )?;
+        let (hits, misses, bypasses) = self.0.access_cache_counts();
+        for (outcome, n) in [("hit", hits), ("miss", misses), ("bypass", bypasses)] {
+            ConstCounter::new(n).encode(family.encode_family(&[("outcome", outcome)])?)?;
+        }
         Ok(())
     }
 }

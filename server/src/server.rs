@@ -126,12 +126,16 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         Err(e) => return Err(e.into()),
     };
     let secret = load_or_create_secret(&config.secret_file)?;
-    let db = Db::connect(&config.database_url, config.db_max_connections)
-        .await
-        .map_err(|source| StartError::Database {
-            url: redact(&config.database_url),
-            source,
-        })?;
+    let db = Db::connect_with_cache(
+        &config.database_url,
+        config.db_max_connections,
+        !config.no_access_cache,
+    )
+    .await
+    .map_err(|source| StartError::Database {
+        url: redact(&config.database_url),
+        source,
+    })?;
     let settings = Settings::from(&config);
     let state = AppState::new(settings, db.clone(), &secret);
     if config.seed_demo {

@@ -116,17 +116,19 @@ impl FromRequestParts<AppState> for AuthUser {
             )
         };
         let sid = v.sid.as_deref().ok_or_else(ended)?;
-        let (user, live) = state
+        // From this instance's cache while it is in step with the database (src/db/cache.rs),
+        // else one query.
+        let subject = state
             .db()
             .user_and_session(v.user_id, sid, state.now_ms())
             .await?
             .ok_or_else(ended)?;
-        if !live || v.issued_at < user.password_changed_at / 1000 {
+        if !subject.live || v.issued_at < subject.password_changed_at / 1000 {
             return Err(ended());
         }
         Ok(AuthUser {
-            id: user.id,
-            roles: user.roles,
+            id: v.user_id,
+            roles: subject.roles,
             sid: v.sid,
         })
     }

@@ -23,7 +23,10 @@
 //!    database rolls the transaction back), never lent again, and counted in `/metrics`
 //!    (`session_api_db_connections_discarded_total`). With 1. in place it stays at zero.
 
+mod cache;
 mod net;
+
+pub use cache::TokenSubject;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -57,6 +60,8 @@ pub struct Db {
     net: Arc<net::Net>,
     /// Run units of work in the caller's future instead of a task (tests of the safety net).
     inline: bool,
+    /// What access-token checks need, kept in step with every instance ([`cache`]).
+    cache: Arc<cache::Cache>,
 }
 
 /// Held while a write runs (SQLite); nothing on PostgreSQL.
@@ -254,8 +259,19 @@ macro_rules! select_user {
 }
 
 impl Db {
-    /// Connects (creating a SQLite file and its folder if missing) and runs the migrations.
+    /// Connects (creating a SQLite file and its folder if missing), runs the migrations and
+    /// starts the access-token cache's invalidation task.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
+        Self::connect_with_cache(url, max_connections, true).await
+    }
+
+    /// [`Db::connect`], with the access-token cache on or off (off: every check reads the
+    /// database, as before the cache; `--no-access-cache`).
+    pub async fn connect_with_cache(
+        url: &str,
+        max_connections: u32,
+        access_cache: bool,
+    ) -> Result<Self, sqlx::Error> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
@@ -318,8 +334,15 @@ impl Db {
             writer,
             net,
             inline: false,
+            cache: Arc::new(cache::Cache::new(access_cache)),
         };
         db.migrate().await?;
+        cache::start(
+            &db.cache,
+            db.pool.clone(),
+            url,
+            backend == Backend::Postgres,
+        );
         Ok(db)
     }
 
@@ -391,6 +414,8 @@ impl Db {
 
     /// Closes the pool: every later query fails (used to test the 503 path).
     pub async fn close(&self) {
+        // Nothing is answered from memory once the database is gone for this instance.
+        self.cache.lost();
         self.pool.close().await;
     }
 
@@ -458,17 +483,40 @@ impl Db {
             .await
     }
 
-    /// What checking an access token needs, in one query: the user, and whether the session
-    /// (family) the token was issued under is still live — not revoked, not past its end.
+    /// What checking an access token needs: the user's roles and password-changed time, and
+    /// whether the session (family) the token was issued under is still live — not revoked,
+    /// not past its end. From the instance's cache when its view is fresh (see [`cache`]),
+    /// else in one query. None: no such user.
     pub async fn user_and_session(
         &self,
         user_id: i64,
         family_id: &str,
         now: i64,
-    ) -> Result<Option<(UserRow, bool)>, sqlx::Error> {
+    ) -> Result<Option<TokenSubject>, sqlx::Error> {
+        if let Some(hit) = self.cache.get(user_id, family_id, now) {
+            return Ok(Some(hit));
+        }
         let id = family_id.to_owned();
-        self.unit(move |db| async move { db.user_and_session_inline(user_id, &id, now).await })
-            .await
+        self.unit(move |db| async move {
+            let epoch = db.cache.epoch();
+            let found = db.user_and_session_inline(user_id, &id, now).await?;
+            if let Some((subject, Some(end))) = &found {
+                db.cache.put(epoch, user_id, &id, *end, subject);
+            }
+            Ok(found.map(|(subject, _)| subject))
+        })
+        .await
+    }
+
+    /// Access-token checks answered from the cache, read because not cached, and read because
+    /// the cache's view was not fresh (listener lost, database unreachable).
+    pub fn access_cache_counts(&self) -> (u64, u64, u64) {
+        self.cache.counts()
+    }
+
+    /// Whether this instance's cache is in step with the database right now.
+    pub fn access_cache_fresh(&self) -> bool {
+        self.cache.fresh()
     }
 
     /// Sets a new password hash and revokes every refresh-token family of the user.
@@ -721,16 +769,17 @@ impl Db {
         row.as_ref().map(Self::user_from_row).transpose()
     }
 
+    /// The subject, and the end of the family when it is live.
     async fn user_and_session_inline(
         &self,
         user_id: i64,
         family_id: &str,
         now: i64,
-    ) -> Result<Option<(UserRow, bool)>, sqlx::Error> {
+    ) -> Result<Option<(TokenSubject, Option<i64>)>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT id, username, email, password_hash, roles, password_changed_at, \
-                    (SELECT COUNT(*) FROM refresh_families f WHERE f.id = $2 AND f.user_id = users.id \
-                       AND f.revoked_at IS NULL AND f.expires_at > $3) AS live \
+            "SELECT roles, password_changed_at, \
+                    (SELECT MAX(f.expires_at) FROM refresh_families f WHERE f.id = $2 AND f.user_id = users.id \
+                       AND f.revoked_at IS NULL AND f.expires_at > $3) AS live_until \
              FROM users WHERE id = $1",
         )
         .bind(user_id)
@@ -738,8 +787,54 @@ impl Db {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((Self::user_from_row(&r)?, r.try_get::<i64, _>("live")? > 0)))
-            .transpose()
+        row.map(|r| {
+            let end: Option<i64> = r.try_get("live_until")?;
+            Ok((
+                TokenSubject {
+                    roles: split_roles(&r.try_get::<String, _>("roles")?),
+                    password_changed_at: r.try_get("password_changed_at")?,
+                    live: end.is_some(),
+                },
+                end,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Announces, inside the writing transaction `tx`, that `user_id`'s sessions or fields
+    /// changed: every instance drops the user from its access-token cache once `tx` commits
+    /// (PostgreSQL: NOTIFY, delivered on commit only; SQLite: a `cache_events` row).
+    async fn announce(
+        backend: Backend,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        user_id: i64,
+    ) -> Result<(), sqlx::Error> {
+        match backend {
+            // NOTIFY takes no bind parameters; the payload is an integer.
+            Backend::Postgres => {
+                let sql = format!("NOTIFY {}, '{user_id}'", cache::CHANNEL);
+                (&mut **tx).execute(sql.as_str()).await?;
+            }
+            Backend::Sqlite => {
+                sqlx::query("INSERT INTO cache_events (user_id) VALUES ($1)")
+                    .bind(user_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits a transaction that announced `user_id`, then drops the user here at once (the
+    /// other instances follow through the announcement).
+    async fn commit_announced(
+        &self,
+        tx: sqlx::Transaction<'static, sqlx::Any>,
+        user_id: i64,
+    ) -> Result<(), sqlx::Error> {
+        tx.commit().await?;
+        self.cache.invalidate(user_id);
+        Ok(())
     }
 
     /// Sets a new password hash and revokes every refresh-token family of the user.
@@ -760,7 +855,8 @@ impl Db {
         .await?
         .rows_affected();
         Self::revoke_families(&mut tx, user_id, None, "password_changed", now).await?;
-        tx.commit().await?;
+        Self::announce(self.backend, &mut tx, user_id).await?;
+        self.commit_announced(tx, user_id).await?;
         Ok(n == 1)
     }
 
@@ -802,7 +898,8 @@ impl Db {
             .await?
             .rows_affected();
         Self::revoke_families(&mut tx, user_id, Some(keep), "password_changed", now).await?;
-        tx.commit().await?;
+        Self::announce(self.backend, &mut tx, user_id).await?;
+        self.commit_announced(tx, user_id).await?;
         Ok(n == 1)
     }
 
@@ -814,7 +911,8 @@ impl Db {
     ) -> Result<u64, sqlx::Error> {
         let (_w, mut tx) = self.begin().await?;
         let n = Self::revoke_families(&mut tx, user_id, except, "signout", now).await?;
-        tx.commit().await?;
+        Self::announce(self.backend, &mut tx, user_id).await?;
+        self.commit_announced(tx, user_id).await?;
         Ok(n)
     }
 
@@ -844,7 +942,8 @@ impl Db {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        tx.commit().await?;
+        Self::announce(self.backend, &mut tx, user_id).await?;
+        self.commit_announced(tx, user_id).await?;
         Ok(n == 1)
     }
 
@@ -1002,7 +1101,8 @@ impl Db {
                 .bind(&family_id)
                 .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
+                Self::announce(self.backend, &mut tx, user_id).await?;
+                self.commit_announced(tx, user_id).await?;
                 Ok(RotateOutcome::ReuseDetected { family_id, user_id })
             }
         }
@@ -1019,7 +1119,7 @@ impl Db {
         let (_w, mut tx) = self.begin().await?;
         self.lock_family_of_token(&mut tx, token_hash).await?;
         let row = sqlx::query(
-            "SELECT f.id, f.transport FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+            "SELECT f.id, f.transport, f.user_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
              WHERE t.token_hash = $1",
         )
         .bind(token_hash)
@@ -1031,18 +1131,26 @@ impl Db {
         };
         let id: String = row.try_get("id")?;
         let fam_transport: String = row.try_get("transport")?;
+        let user_id: i64 = row.try_get("user_id")?;
         if fam_transport != transport.as_str() {
             tx.rollback().await?;
             return Ok(None);
         }
-        sqlx::query(
+        let n = sqlx::query(
             "UPDATE refresh_families SET revoked_at = $1, revoked_reason = 'signout' WHERE id = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(&id)
         .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        .await?
+        .rows_affected();
+        if n == 0 {
+            // Revoked before, and announced then.
+            tx.commit().await?;
+            return Ok(Some(id));
+        }
+        Self::announce(self.backend, &mut tx, user_id).await?;
+        self.commit_announced(tx, user_id).await?;
         Ok(Some(id))
     }
 
@@ -1086,7 +1194,8 @@ impl Db {
         family_id: &str,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        let _w = self.write_guard().await;
+        // A transaction, so that the announcement commits with the revocation.
+        let (_w, mut tx) = self.begin().await?;
         let n = sqlx::query(
             "UPDATE refresh_families SET revoked_at = $1, revoked_reason = 'ended_by_user' \
              WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
@@ -1094,10 +1203,16 @@ impl Db {
         .bind(now)
         .bind(family_id)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(n == 1)
+        if n == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        Self::announce(self.backend, &mut tx, user_id).await?;
+        self.commit_announced(tx, user_id).await?;
+        Ok(true)
     }
 
     /// Whether a family has been revoked (None: no such family).
