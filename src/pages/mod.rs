@@ -4,5 +4,6 @@ pub mod board;
 pub mod home;
 pub mod login;
 pub mod not_found;
+pub mod password;
 pub mod profile;
 pub mod register;
