@@ -3,6 +3,8 @@
 //! everywhere, delete the account: session-api only, each confirmed first), and every active
 //! session of the account, each with a button naming its device.
 
+use std::rc::Rc;
+
 use api_types::{paths, DeleteAccountRequest, SessionInfo, SessionsResponse};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -11,11 +13,10 @@ use yew_router::prelude::*;
 use crate::api::Refusal;
 use crate::components::guard::RequireAuth;
 use crate::components::inspector::relative;
-use crate::components::words::login_error_message;
 use crate::hooks::use_api::use_api;
 use crate::hooks::use_session::use_session;
 use crate::hooks::use_submission::{use_submission, Failure};
-use crate::pages::password::refusal_words;
+use crate::pages::password::{password_field, refusal_words};
 use crate::route::Route;
 use crate::session::ports::Method;
 use crate::session::{ClientError, LogoutReason};
@@ -89,6 +90,14 @@ enum Asking {
     DeleteAccount,
 }
 
+/// A confirmed action, as sent.
+enum Call {
+    SignOutOthers,
+    SignOutEverywhere,
+    /// With the password that confirms it.
+    DeleteAccount(String),
+}
+
 /// Props of [`Account`].
 #[derive(Properties, PartialEq)]
 struct AccountProps {
@@ -96,14 +105,9 @@ struct AccountProps {
     on_change: Callback<()>,
 }
 
-fn sign_out_refusal(r: &Refusal) -> Failure {
-    Failure {
-        field: None,
-        message: login_error_message(&r.error),
-    }
-}
-
-fn delete_refusal(r: &Refusal) -> Failure {
+/// A refusal in words: a wrong password and the throttle's wait go next to the deletion's
+/// password (the sign-outs check none).
+fn account_refusal(r: &Refusal) -> Failure {
     refusal_words(r, DELETE_PASSWORD)
 }
 
@@ -116,6 +120,55 @@ fn Account(props: &AccountProps) -> Html {
     let password = use_state(String::new);
     let password_missing = use_state(|| false);
     let outcome = use_submission::<String>();
+
+    // One path for the three calls. The sign-out of the other devices changes the list; the
+    // sign-out everywhere and the deletion end this session too: every tab of this browser signs
+    // out with the reason, without a sign-out call of its own (the server ended the session).
+    let act = {
+        let (api, engine, outcome, asking) = (
+            api.clone(),
+            session.engine(),
+            outcome.clone(),
+            asking.clone(),
+        );
+        let on_change = props.on_change.clone();
+        Rc::new(move |call: Call| {
+            let Some(done) = outcome.start_with(account_refusal) else {
+                return;
+            };
+            let (api, engine, asking, on_change) = (
+                api.clone(),
+                engine.clone(),
+                asking.clone(),
+                on_change.clone(),
+            );
+            wasm_bindgen_futures::spawn_local(async move {
+                let result = match &call {
+                    Call::SignOutOthers => api.post_empty(paths::SIGNOUT_OTHERS).await,
+                    Call::SignOutEverywhere => api.post_empty(paths::SIGNOUT_ALL).await,
+                    Call::DeleteAccount(password) => {
+                        let req = DeleteAccountRequest {
+                            current_password: password.clone(),
+                        };
+                        api.send_json(Method::Delete, paths::ACCOUNT, &req).await
+                    }
+                };
+                let ok = result.is_ok();
+                done.emit(result);
+                if !ok {
+                    return;
+                }
+                asking.set(Asking::Nothing);
+                match call {
+                    Call::SignOutOthers => on_change.emit(()),
+                    Call::SignOutEverywhere => {
+                        engine.ended_on_server(LogoutReason::SignedOutEverywhere)
+                    }
+                    Call::DeleteAccount(_) => engine.ended_on_server(LogoutReason::AccountDeleted),
+                }
+            });
+        })
+    };
 
     let ask = |what: Asking| {
         let (asking, outcome, password) = (asking.clone(), outcome.clone(), password.clone());
@@ -131,50 +184,19 @@ fn Account(props: &AccountProps) -> Html {
         })
     };
 
-    // Sign out: the other devices (the list changes), or everywhere (this session ends too: every
-    // tab of this browser signs out with the reason, without a sign-out call of its own, since
-    // the server already ended the session).
     let sign_out = |everywhere: bool| {
-        let (api, engine, outcome, asking) = (
-            api.clone(),
-            session.engine(),
-            outcome.clone(),
-            asking.clone(),
-        );
-        let on_change = props.on_change.clone();
+        let act = act.clone();
         Callback::from(move |_: MouseEvent| {
-            let Some(done) = outcome.start_with(sign_out_refusal) else {
-                return;
-            };
-            let (api, engine, asking, on_change) = (
-                api.clone(),
-                engine.clone(),
-                asking.clone(),
-                on_change.clone(),
-            );
-            wasm_bindgen_futures::spawn_local(async move {
-                let path = if everywhere {
-                    paths::SIGNOUT_ALL
-                } else {
-                    paths::SIGNOUT_OTHERS
-                };
-                let result = api.post_empty(path).await;
-                let ok = result.is_ok();
-                done.emit(result);
-                if ok {
-                    asking.set(Asking::Nothing);
-                    if everywhere {
-                        engine.ended_on_server(LogoutReason::SignedOutEverywhere);
-                    } else {
-                        on_change.emit(());
-                    }
-                }
-            });
+            act(if everywhere {
+                Call::SignOutEverywhere
+            } else {
+                Call::SignOutOthers
+            })
         })
     };
 
     let delete = {
-        let (api, engine, outcome) = (api.clone(), session.engine(), outcome.clone());
+        let act = act.clone();
         let (password, password_missing) = (password.clone(), password_missing.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
@@ -182,21 +204,7 @@ fn Account(props: &AccountProps) -> Html {
                 password_missing.set(true);
                 return;
             }
-            let Some(done) = outcome.start_with(delete_refusal) else {
-                return;
-            };
-            let req = DeleteAccountRequest {
-                current_password: (*password).clone(),
-            };
-            let (api, engine) = (api.clone(), engine.clone());
-            wasm_bindgen_futures::spawn_local(async move {
-                let result = api.send_json(Method::Delete, paths::ACCOUNT, &req).await;
-                let ok = result.is_ok();
-                done.emit(result);
-                if ok {
-                    engine.ended_on_server(LogoutReason::AccountDeleted);
-                }
-            });
+            act(Call::DeleteAccount((*password).clone()));
         })
     };
 
@@ -229,9 +237,15 @@ fn Account(props: &AccountProps) -> Html {
             </div>
         }
     };
+    let deleting = *asking == Asking::DeleteAccount;
     let delete_error = password_missing
         .then(|| "Enter your password to confirm.".to_owned())
         .or_else(|| outcome.error_on(DELETE_PASSWORD).map(str::to_owned));
+    // Outside the deletion form, a refusal placed at its password is the whole card's.
+    let error = outcome
+        .error()
+        .map(str::to_owned)
+        .or_else(|| delete_error.clone().filter(|_| !deleting));
 
     html! {
         <section class="card" data-testid="account">
@@ -256,17 +270,7 @@ fn Account(props: &AccountProps) -> Html {
                 Asking::DeleteAccount => html! {
                     <form class="confirm" onsubmit={delete} novalidate=true data-testid="confirm-delete-account">
                         <p>{ "Deleting your account ends every session and removes the account for good. Enter your password to confirm." }</p>
-                        <div class="field">
-                            <label for={DELETE_PASSWORD}>{ "Password" }</label>
-                            <input id={DELETE_PASSWORD} name={DELETE_PASSWORD} type="password"
-                                autocomplete="current-password" value={(*password).clone()} oninput={on_password}
-                                class={classes!(delete_error.is_some().then_some("is-invalid"))}
-                                aria-invalid={if delete_error.is_some() { "true" } else { "false" }}
-                                aria-describedby={delete_error.is_some().then_some("delete-password-error")} />
-                            if let Some(message) = delete_error {
-                                <div class="invalid-feedback" id="delete-password-error">{ message }</div>
-                            }
-                        </div>
+                        { password_field(DELETE_PASSWORD, "Password", &password, "current-password", delete_error, on_password) }
                         <div class="actions">
                             <button class="btn btn-danger btn-sm" type="submit" disabled={busy} data-testid="confirm-yes">
                                 if busy { <span class="spinner" aria-hidden="true"></span> }
@@ -280,8 +284,8 @@ fn Account(props: &AccountProps) -> Html {
             if let Some(message) = outcome.succeeded() {
                 <div class="alert alert-success" role="status" data-testid="account-success">{ message.clone() }</div>
             }
-            if let Some(message) = outcome.error() {
-                <div class="alert alert-danger" role="alert" data-testid="account-error">{ message.to_owned() }</div>
+            if let Some(message) = error {
+                <div class="alert alert-danger" role="alert" data-testid="account-error">{ message }</div>
             }
         </section>
     }
