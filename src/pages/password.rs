@@ -82,7 +82,7 @@ fn change_refusal(r: &Refusal) -> Failure {
 }
 
 /// A labelled password input with its inline error (`{id}-error`, named by
-/// `aria-describedby`). The change-password form's three and the account deletion's one.
+/// `aria-describedby`): the change-password form's three and the account deletion's one.
 pub fn password_field(
     id: &'static str,
     label: &'static str,
@@ -91,20 +91,7 @@ pub fn password_field(
     error: Option<String>,
     oninput: Callback<InputEvent>,
 ) -> Html {
-    let err_id = [id, "-error"].concat();
-    html! {
-        <div class="field">
-            <label for={id}>{ label }</label>
-            <input id={id} name={id} type="password" value={value.to_string()}
-                {autocomplete} {oninput}
-                class={classes!(error.is_some().then_some("is-invalid"))}
-                aria-invalid={if error.is_some() { "true" } else { "false" }}
-                aria-describedby={error.is_some().then(|| err_id.clone())} />
-            if let Some(message) = error {
-                <div class="invalid-feedback" id={err_id}>{ message }</div>
-            }
-        </div>
-    }
+    super::input_field(id, label, "password", value, autocomplete, error, oninput)
 }
 
 /// `/profile/password`.
