@@ -79,6 +79,7 @@ pub fn switch(route: Route) -> Html {
         Route::Login => html! { <pages::login::LoginPage /> },
         Route::Register => html! { <pages::register::RegisterPage /> },
         Route::Profile => html! { <pages::profile::ProfilePage /> },
+        Route::ChangePassword => html! { <pages::password::ChangePasswordPage /> },
         Route::UserBoard => html! { <BoardPage board={Board::User} /> },
         Route::ModeratorBoard => html! { <BoardPage board={Board::Moderator} /> },
         Route::AdminBoard => html! { <BoardPage board={Board::Admin} /> },

@@ -13,6 +13,8 @@ pub enum Route {
     Login,
     Register,
     Profile,
+    /// Change the password (reached from the profile; session-api only).
+    ChangePassword,
     UserBoard,
     ModeratorBoard,
     AdminBoard,
@@ -22,12 +24,13 @@ pub enum Route {
 }
 
 /// Each route's path.
-const PATHS: [(&str, Route); 10] = [
+const PATHS: [(&str, Route); 11] = [
     ("/", Route::Root),
     ("/home", Route::Home),
     ("/login", Route::Login),
     ("/register", Route::Register),
     ("/profile", Route::Profile),
+    ("/profile/password", Route::ChangePassword),
     ("/user", Route::UserBoard),
     ("/mod", Route::ModeratorBoard),
     ("/admin", Route::AdminBoard),
@@ -42,8 +45,8 @@ fn bare(path: &str) -> &str {
 }
 
 /// Hand-written for wasm size: `#[derive(Routable)]` builds a route_recognizer NFA in a
-/// thread-local on first use (with route_recognizer, 6.8 KB gzip of wasm) for ten fixed paths without
-/// parameters. Same answers: the derive's matcher strips one trailing `/`, then one leading
+/// thread-local on first use (with route_recognizer, 6.8 KB gzip of wasm) for eleven fixed paths
+/// without parameters. Same answers: the derive's matcher strips one trailing `/`, then one leading
 /// `/`, and compares static segments as text; anything else is `NotFound`.
 impl Routable for Route {
     fn from_path(path: &str, _params: &HashMap<&str, &str>) -> Option<Self> {

@@ -12,6 +12,7 @@ fn every_tutorial_path_is_recognised() {
         ("/login", Route::Login),
         ("/register", Route::Register),
         ("/profile", Route::Profile),
+        ("/profile/password", Route::ChangePassword),
         ("/user", Route::UserBoard),
         ("/mod", Route::ModeratorBoard),
         ("/admin", Route::AdminBoard),
@@ -70,6 +71,8 @@ fn the_hand_written_matcher_answers_as_the_derive_did() {
         Register,
         #[at("/profile")]
         Profile,
+        #[at("/profile/password")]
+        ChangePassword,
         #[at("/user")]
         UserBoard,
         #[at("/mod")]
@@ -97,6 +100,9 @@ fn the_hand_written_matcher_answers_as_the_derive_did() {
         "/register/",
         "/profile",
         "/profile/x",
+        "/profile/password",
+        "/profile/password/",
+        "profile/password",
         "/user",
         "/mod",
         "/admin",

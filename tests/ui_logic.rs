@@ -164,8 +164,14 @@ fn every_logout_reason_has_its_own_words_and_no_rust_syntax() {
         LogoutReason::TokenRejected,
         LogoutReason::OtherTab,
         LogoutReason::CorruptStorage,
+        LogoutReason::SignedOutEverywhere,
+        LogoutReason::AccountDeleted,
     ];
     let words: Vec<&str> = reasons.iter().map(reason_words).collect();
+    let sentences: Vec<&str> = reasons.iter().map(LogoutReason::describe).collect();
+    for (i, s) in sentences.iter().enumerate() {
+        assert!(!sentences[..i].contains(s), "{s:?} said twice");
+    }
     for (i, w) in words.iter().enumerate() {
         assert!(!words[..i].contains(w), "{w:?} said twice");
         let debug = format!("{:?}", reasons[i]);

@@ -11,8 +11,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::session::error::map_status;
+use crate::session::error::{error_code, error_message, map_status};
 use crate::session::ports::{HttpRequest, HttpResponse, Method};
 use crate::session::{ClientError, Engine};
 
@@ -25,6 +26,22 @@ pub struct RequestStats {
     pub unauthorized: Cell<u32>,
     /// Retries after a 401.
     pub retries: Cell<u32>,
+}
+
+/// A refused call: the typed error, and the server's machine-readable reason (`code`, one of
+/// `api_types::codes`) when it gave one — what lets a form put a refusal next to its field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// The status, as for any call.
+    pub error: ClientError,
+    /// The body's `code`.
+    pub code: Option<String>,
+}
+
+impl From<ClientError> for Refusal {
+    fn from(error: ClientError) -> Self {
+        Refusal { error, code: None }
+    }
 }
 
 /// The API client of one tab.
@@ -61,8 +78,24 @@ impl ApiClient {
 
     /// Sends `method path` through the interceptor and returns the 2xx response.
     pub async fn request(&self, method: Method, path: &str) -> Result<HttpResponse, ClientError> {
+        finish(self.exchange(method, path, None).await?)
+    }
+
+    /// `method path` with an optional JSON `body`, through the interceptor: the final answer,
+    /// whatever its status (after the one refresh-and-retry of a 401).
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<HttpResponse, ClientError> {
         let build = |token: Option<&str>| {
-            let req = HttpRequest::new(method, self.engine.config().url(path));
+            let mut req = HttpRequest::new(method, self.engine.config().url(path));
+            if let Some(body) = body {
+                req.headers
+                    .push(("content-type".into(), "application/json".into()));
+                req.body = Some(body.to_owned());
+            }
             match token {
                 Some(t) => self.engine.authorize(req, t),
                 None => req,
@@ -73,7 +106,7 @@ impl ApiClient {
             .send(build(auth.as_ref().map(|(t, _)| t.as_str())))
             .await?;
         if resp.status != 401 {
-            return finish(resp);
+            return Ok(resp);
         }
         let Some((_, sent_gen)) = auth else {
             // No session: nothing to refresh.
@@ -86,7 +119,7 @@ impl ApiClient {
             self.engine.retried_401(gen);
             return Err(ClientError::Unauthorized);
         }
-        finish(retried)
+        Ok(retried)
     }
 
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, ClientError> {
@@ -114,6 +147,41 @@ impl ApiClient {
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
         self.request(Method::Delete, path).await.map(|_| ())
+    }
+
+    /// `method path` with `body` as JSON, for the account's calls: the answer's `message` on
+    /// success; a refusal keeps the server's `code`.
+    pub async fn send_json<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<String, Refusal> {
+        let body = serde_json::to_string(body).map_err(|e| ClientError::Decode(e.to_string()))?;
+        self.refusable(method, path, Some(&body)).await
+    }
+
+    /// `POST path` without a body (sign-out of the other devices, or everywhere), answered like
+    /// [`ApiClient::send_json`].
+    pub async fn post_empty(&self, path: &str) -> Result<String, Refusal> {
+        self.refusable(Method::Post, path, None).await
+    }
+
+    async fn refusable(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let resp = self.exchange(method, path, body).await?;
+        if !(200..300).contains(&resp.status) {
+            return Err(Refusal {
+                error: map_status(&resp),
+                code: error_code(&resp.body),
+            });
+        }
+        // The `message` of the answer (`error_message` reads it from any JSON body).
+        Ok(error_message(&resp.body))
     }
 }
 

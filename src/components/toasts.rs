@@ -45,7 +45,9 @@ pub fn toast_for(event: &SessionEvent, debug: bool) -> Option<(ToastKind, String
             "Session expired — please sign in again.".to_string(),
         ),
         SessionEvent::LoggedOut { reason } => match reason {
-            LogoutReason::UserAction => (Info, reason.describe().to_string()),
+            LogoutReason::UserAction
+            | LogoutReason::SignedOutEverywhere
+            | LogoutReason::AccountDeleted => (Info, reason.describe().to_string()),
             LogoutReason::OtherTab => (Warning, reason.describe().to_string()),
             // The expiry itself was already announced by SessionExpired.
             LogoutReason::Expired => return None,

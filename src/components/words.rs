@@ -33,6 +33,8 @@ pub fn reason_words(reason: &LogoutReason) -> &'static str {
         LogoutReason::TokenRejected => "the server refused the refreshed token",
         LogoutReason::OtherTab => "signed out in another tab",
         LogoutReason::CorruptStorage => "the stored session could not be read",
+        LogoutReason::SignedOutEverywhere => "you signed out on every device",
+        LogoutReason::AccountDeleted => "the account was deleted",
     }
 }
 

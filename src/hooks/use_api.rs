@@ -1,10 +1,12 @@
 //! `use_api()`: the interceptor client of the surrounding `SessionProvider`.
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use yew::prelude::*;
 
-use crate::api::ApiClient;
+use crate::api::{ApiClient, Refusal};
 use crate::components::session_provider::SessionContext;
+use crate::session::ports::Method;
 use crate::session::ClientError;
 
 /// Handle returned by [`use_api`]; every call goes through the interceptor.
@@ -25,6 +27,19 @@ impl ApiHandle {
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
         self.client.delete(path).await
+    }
+    /// `method path` with a JSON body; a refusal keeps the server's `code`.
+    pub async fn send_json<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<String, Refusal> {
+        self.client.send_json(method, path, body).await
+    }
+    /// `POST path` without a body; a refusal keeps the server's `code`.
+    pub async fn post_empty(&self, path: &str) -> Result<String, Refusal> {
+        self.client.post_empty(path).await
     }
     /// The underlying client (its request counters, for the inspector).
     pub fn client(&self) -> &ApiClient {

@@ -97,22 +97,12 @@ pub fn RegisterPage() -> Html {
         };
     }
 
-    let field = |id: &'static str, label: &str, kind: &str, value: &str, auto: &str| {
-        let error = error_of(id);
-        let err_id = format!("{id}-error");
-        html! {
-            <div class="field">
-                <label for={id}>{ label.to_string() }</label>
-                <input id={id} name={id} type={kind.to_string()} value={value.to_string()}
-                    autocomplete={auto.to_string()} oninput={on_input(id)}
-                    class={classes!(error.is_some().then_some("is-invalid"))}
-                    aria-invalid={error.is_some().to_string()}
-                    aria-describedby={error.is_some().then(|| err_id.clone())} />
-                if let Some(message) = error {
-                    <div class="invalid-feedback" id={err_id}>{ message }</div>
-                }
-            </div>
-        }
+    let field = |id: &'static str,
+                 label: &'static str,
+                 kind: &'static str,
+                 value: &str,
+                 auto: &'static str| {
+        super::input_field(id, label, kind, value, auto, error_of(id), on_input(id))
     };
 
     html! {

@@ -19,6 +19,10 @@ pub enum LogoutReason {
     OtherTab,
     /// The stored session could not be read (hand-edited or corrupt storage).
     CorruptStorage,
+    /// The user signed out on every device, this one included (the server ended every session).
+    SignedOutEverywhere,
+    /// The user deleted their account (the server ended every session with it).
+    AccountDeleted,
 }
 
 impl LogoutReason {
@@ -38,6 +42,8 @@ impl LogoutReason {
             LogoutReason::CorruptStorage => {
                 "The saved session could not be read, so you were signed out. Please sign in again."
             }
+            LogoutReason::SignedOutEverywhere => "You signed out on every device.",
+            LogoutReason::AccountDeleted => "Your account was deleted.",
         }
     }
 }

@@ -289,6 +289,16 @@ impl Engine {
         self.0.end(LogoutReason::UserAction, tell);
     }
 
+    /// The server already ended this session (sign-out everywhere, account deleted): ends it
+    /// here and in every other tab with `reason`, without a sign-out request of its own.
+    pub fn ended_on_server(&self, reason: LogoutReason) {
+        let tell = Tell {
+            server: false,
+            tabs: true,
+        };
+        self.0.end(reason, tell);
+    }
+
     /// Refreshes now, whatever the schedule says (joins one already in flight).
     pub async fn refresh(&self) -> Result<(), FailureKind> {
         let base = self.generation();
