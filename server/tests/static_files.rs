@@ -296,6 +296,13 @@ async fn config_json_is_plain_revalidated_and_picked_up_when_edited() {
     assert_eq!(r3.status, 200);
     assert_eq!(r3.text(), edited);
     assert_ne!(r3.header("etag"), Some(etag));
+    // ... and the app's CSP now lets the page call the API it names (no restart).
+    let page = app.get("/profile", &[]).await;
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("connect-src 'self' https://api.example;"),
+        "{csp}"
+    );
 }
 
 #[tokio::test]
