@@ -14,20 +14,6 @@ use yew_session::session::persist::{keys, StoredUser};
 use yew_session::session::ports::{Area, HttpRequest, KeyValueStore, Method};
 use yew_session::session::{LogoutReason, SessionStatus};
 
-fn assert_no_refresh_token_presented_twice(w: &World, what: &str) {
-    let presented = w.presented_refresh_tokens();
-    let distinct: std::collections::HashSet<_> = presented.iter().collect();
-    assert!(
-        presented.iter().all(Option::is_some),
-        "{what}: {presented:?}"
-    );
-    assert_eq!(
-        distinct.len(),
-        presented.len(),
-        "{what}: a token presented twice: {presented:?}"
-    );
-}
-
 fn stored(tab: &Tab, area: Area) -> Option<StoredUser> {
     tab.storage
         .get(area, keys::USER)
@@ -186,7 +172,7 @@ fn k_calls_in_each_of_four_tabs_on_an_expired_token_make_one_refresh() {
         let what = format!("storage and messages {lag_ms} ms late");
         assert_eq!(w.counts().refresh, 1, "{what}");
         assert_eq!(w.provider().invalid_grant, 0, "{what}");
-        assert_no_refresh_token_presented_twice(&w, &what);
+        w.assert_each_refresh_token_presented_once(&what);
         let ok = calls
             .iter()
             .filter(|c| matches!(&*c.borrow(), Some(Ok(_))))
@@ -208,7 +194,7 @@ fn four_tabs_over_five_lifetimes_refresh_once_per_lifetime() {
         "{refreshes} refreshes in 5 lifetimes"
     );
     assert_eq!(w.provider().invalid_grant, 0);
-    assert_no_refresh_token_presented_twice(&w, "5 lifetimes");
+    w.assert_each_refresh_token_presented_once("5 lifetimes");
     let gens: Vec<u64> = tabs.iter().map(|t| t.engine.generation()).collect();
     assert!(gens.iter().all(|g| *g == gens[0]), "{gens:?}");
     assert!(tabs.iter().all(|t| t.logged_out_count() == 0));

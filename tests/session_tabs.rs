@@ -14,17 +14,7 @@ use yew_session::session::{FailureKind, LogoutReason, SessionEvent, SessionStatu
 /// Every refresh request presented a token no request had presented before, and session-api
 /// counted each as a plain rotation (no repeated successor, no grace answer, no reuse).
 fn assert_no_refresh_token_presented_twice(w: &World, what: &str) {
-    let presented = w.presented_refresh_tokens();
-    let distinct: std::collections::HashSet<_> = presented.iter().collect();
-    assert!(
-        presented.iter().all(Option::is_some),
-        "{what}: {presented:?}"
-    );
-    assert_eq!(
-        distinct.len(),
-        presented.len(),
-        "{what}: a token presented twice"
-    );
+    let presented = w.assert_each_refresh_token_presented_once(what);
     let server = w.real();
     assert_eq!(
         server.refreshes(RefreshOutcome::Ok),

@@ -921,6 +921,33 @@ impl Page {
         .await;
     }
 
+    /// Waits until the page shows the login page with a notice (why the session ended), by
+    /// `deadline`; returns the notice. `who` names the page in the failure message.
+    pub async fn signed_out_notice(&self, deadline: std::time::Instant, who: &str) -> String {
+        let timeout = deadline.saturating_duration_since(std::time::Instant::now());
+        wait_for(
+            &format!("{who} to show the login page with the reason"),
+            timeout,
+            || async {
+                if !self.path().await.starts_with("/login") {
+                    return None;
+                }
+                self.text_of("[data-testid=login-notice]").await
+            },
+        )
+        .await
+    }
+
+    /// The number of "Signed out" entries in the inspector's event log (since the page loaded).
+    pub async fn logouts_logged(&self) -> usize {
+        self.open_inspector().await;
+        self.event_log()
+            .await
+            .iter()
+            .filter(|e| e.contains("Signed out"))
+            .count()
+    }
+
     /// Opens the inspector panel of the footer (it records events from the page's start).
     pub async fn open_inspector(&self) {
         if !self.exists("[data-testid=inspector]").await {

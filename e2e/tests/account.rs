@@ -23,22 +23,6 @@ fn options() -> ServerOptions {
     }
 }
 
-/// Waits until `page` shows the login page with a notice, by `deadline`; returns the notice.
-async fn signed_out_notice(page: &Page, deadline: Instant, who: &str) -> String {
-    let timeout = deadline.saturating_duration_since(Instant::now());
-    wait_for(
-        &format!("{who} to show the login page with the reason"),
-        timeout,
-        || async {
-            if !page.path().await.starts_with("/login") {
-                return None;
-            }
-            page.text_of("[data-testid=login-notice]").await
-        },
-    )
-    .await
-}
-
 /// Whether `page` shows the user board's content, signed in.
 async fn on_user_board(page: &Page, who: &str) {
     wait_for(
@@ -107,7 +91,9 @@ async fn a_password_change_signs_out_the_other_browser_on_its_next_request_and_k
     other.focus().await;
     assert!(other.nav_signed_in().await, "{}", other.diagnostics().await);
     let sent = next_request(&other).await;
-    let notice = signed_out_notice(&other, sent + Duration::from_secs(1), "browser 2").await;
+    let notice = other
+        .signed_out_notice(sent + Duration::from_secs(1), "browser 2")
+        .await;
     let took = sent.elapsed();
     assert!(!notice.trim().is_empty(), "browser 2 shows no reason");
     assert!(!other.nav_signed_in().await);
@@ -164,8 +150,8 @@ async fn signing_out_everywhere_signs_out_both_tabs_at_once_and_the_other_browse
     a.click("[data-testid=confirm-sign-out-everywhere] [data-testid=confirm-yes]")
         .await;
     let deadline = clicked + Duration::from_secs(1);
-    let notice_a = signed_out_notice(&a, deadline, "tab A").await;
-    let notice_b = signed_out_notice(&b, deadline, "tab B").await;
+    let notice_a = a.signed_out_notice(deadline, "tab A").await;
+    let notice_b = b.signed_out_notice(deadline, "tab B").await;
     let both = clicked.elapsed();
     assert_eq!(notice_a, "You signed out on every device.");
     assert!(
@@ -175,7 +161,9 @@ async fn signing_out_everywhere_signs_out_both_tabs_at_once_and_the_other_browse
 
     other.focus().await;
     let sent = next_request(&other).await;
-    let notice = signed_out_notice(&other, sent + Duration::from_secs(1), "browser 2").await;
+    let notice = other
+        .signed_out_notice(sent + Duration::from_secs(1), "browser 2")
+        .await;
     let took = sent.elapsed();
     assert!(
         notice.contains("The server ended your session"),

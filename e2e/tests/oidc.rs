@@ -67,16 +67,6 @@ async fn sign_in(page: &Page, provider: &Provider, login: &str, remember: bool) 
     .await;
 }
 
-/// "Signed out" entries in the tab's event log (since the page loaded).
-async fn logouts_logged(page: &Page) -> usize {
-    page.open_inspector().await;
-    page.event_log()
-        .await
-        .iter()
-        .filter(|e| e.contains("Signed out"))
-        .count()
-}
-
 /// The refresh token the app keeps for a remembered session (localStorage `user`).
 async fn stored_refresh_token(page: &Page) -> Option<String> {
     let v = page
@@ -181,7 +171,7 @@ async fn four_tabs_over_five_lifetimes_refresh_about_once_per_lifetime_and_never
     );
     for (i, tab) in tabs.iter().enumerate() {
         assert_eq!(
-            logouts_logged(tab).await,
+            tab.logouts_logged().await,
             0,
             "tab {i}: {}",
             tab.diagnostics().await
@@ -266,17 +256,7 @@ async fn signing_out_in_one_tab_signs_out_every_tab_and_revokes_at_the_provider(
     .await;
     let deadline = Instant::now() + Duration::from_secs(2);
     for (i, tab) in tabs[..2].iter().enumerate() {
-        let notice = wait_for(
-            &format!("tab {i} to show why it was signed out"),
-            deadline.saturating_duration_since(Instant::now()),
-            || async {
-                if !tab.path().await.starts_with("/login") {
-                    return None;
-                }
-                tab.text_of("[data-testid=login-notice]").await
-            },
-        )
-        .await;
+        let notice = tab.signed_out_notice(deadline, &format!("tab {i}")).await;
         assert!(notice.contains("another tab"), "tab {i}: {notice}");
     }
     let after = w.provider.stats().await;
@@ -323,20 +303,11 @@ async fn the_refresh_tokens_end_signs_every_tab_out_once_with_the_reason() {
         content(tab).await;
     }
     for (i, tab) in tabs.iter().enumerate() {
-        let notice = wait_for(
-            &format!("tab {i} to be signed out when the refresh token ends"),
-            Duration::from_secs(30),
-            || async {
-                if !tab.path().await.starts_with("/login") {
-                    return None;
-                }
-                tab.text_of("[data-testid=login-notice]").await
-            },
-        )
-        .await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let notice = tab.signed_out_notice(deadline, &format!("tab {i}")).await;
         assert!(!notice.trim().is_empty(), "tab {i}");
         assert_eq!(
-            logouts_logged(tab).await,
+            tab.logouts_logged().await,
             1,
             "tab {i}: {}",
             tab.diagnostics().await

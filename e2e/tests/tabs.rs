@@ -9,32 +9,6 @@ use serde_json::Value;
 
 const TTL: Duration = Duration::from_secs(4);
 
-/// Waits until `page` shows the login page with a notice, by `deadline`; returns the notice.
-async fn signed_out_notice(page: &Page, deadline: Instant, who: &str) -> String {
-    let timeout = deadline.saturating_duration_since(Instant::now());
-    wait_for(
-        &format!("{who} to show the login page with the reason"),
-        timeout,
-        || async {
-            if !page.path().await.starts_with("/login") {
-                return None;
-            }
-            page.text_of("[data-testid=login-notice]").await
-        },
-    )
-    .await
-}
-
-/// Number of "Signed out" entries in the tab's event log (recorded since the page loaded).
-async fn logouts_logged(page: &Page) -> usize {
-    page.open_inspector().await;
-    page.event_log()
-        .await
-        .iter()
-        .filter(|e| e.contains("Signed out"))
-        .count()
-}
-
 /// Scenario 4: four tabs open over 3 lifetimes refresh no more than one tab would (+1), with no
 /// refresh-token reuse and no tab logged out; logging out in one tab signs out all four within
 /// 1 s, each saying why.
@@ -111,7 +85,7 @@ async fn four_tabs_refresh_like_one_and_log_out_together() {
     let deadline = clicked + Duration::from_secs(1);
     let mut notices = Vec::new();
     for (i, tab) in tabs.iter().enumerate() {
-        notices.push(signed_out_notice(tab, deadline, &format!("tab {i}")).await);
+        notices.push(tab.signed_out_notice(deadline, &format!("tab {i}")).await);
     }
     let elapsed = clicked.elapsed();
     for (i, notice) in notices.iter().enumerate() {
@@ -126,7 +100,7 @@ async fn four_tabs_refresh_like_one_and_log_out_together() {
     for (i, tab) in tabs.iter().enumerate() {
         assert!(!tab.nav_signed_in().await, "tab {i} still signed in");
         assert_eq!(
-            logouts_logged(tab).await,
+            tab.logouts_logged().await,
             1,
             "tab {i}: {}",
             tab.diagnostics().await
@@ -197,8 +171,8 @@ async fn ended_elsewhere(opts: ServerOptions, end: Ending) {
 
     // The next proactive refresh (within one lifetime) is rejected; both tabs sign out.
     let deadline = ended + TTL + Duration::from_secs(5);
-    let notice_a = signed_out_notice(&a, deadline, "tab A").await;
-    let notice_b = signed_out_notice(&b, deadline, "tab B").await;
+    let notice_a = a.signed_out_notice(deadline, "tab A").await;
+    let notice_b = b.signed_out_notice(deadline, "tab B").await;
     let out = server.metrics().await;
 
     // No loop: two more lifetimes without a single refresh or sign-in attempt.
@@ -241,7 +215,7 @@ async fn ended_elsewhere(opts: ServerOptions, end: Ending) {
         );
         assert!(!tab.nav_signed_in().await, "tab {name} still signed in");
         assert_eq!(
-            logouts_logged(tab).await,
+            tab.logouts_logged().await,
             1,
             "tab {name} must log out exactly once: {}",
             tab.diagnostics().await

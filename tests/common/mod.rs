@@ -848,6 +848,23 @@ impl World {
         }
     }
 
+    /// Every refresh request presented a token, and none presented one a request before it had
+    /// (with rotation, a second use burns the session). Returns what was presented.
+    pub fn assert_each_refresh_token_presented_once(&self, what: &str) -> Vec<Option<String>> {
+        let presented = self.presented_refresh_tokens();
+        let distinct: HashSet<_> = presented.iter().collect();
+        assert!(
+            presented.iter().all(Option::is_some),
+            "{what}: {presented:?}"
+        );
+        assert_eq!(
+            distinct.len(),
+            presented.len(),
+            "{what}: a token presented twice: {presented:?}"
+        );
+        presented
+    }
+
     /// Signs `sub` in from `tab` through the provider: the app's authorization request, the
     /// provider's sign-in (done by the fake), the callback. Returns the app path it goes back to.
     pub fn oidc_login(&self, tab: &Tab, sub: &str, remember: bool) -> String {
