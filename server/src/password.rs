@@ -33,6 +33,7 @@ pub fn argon2() -> Argon2<'static> {
 #[derive(Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
+    concurrency: usize,
     dummy_hash: Arc<str>,
     verifications: Arc<AtomicU64>,
 }
@@ -59,6 +60,7 @@ impl Passwords {
         let dummy = hash_now("dummy password for unknown users").expect("argon2 hashing works");
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            concurrency: concurrency.max(1),
             dummy_hash: dummy.into(),
             verifications: Arc::new(AtomicU64::new(0)),
         }
@@ -83,6 +85,13 @@ impl Passwords {
         })
         .await
         .map_err(|e| ApiError::Internal(format!("hash task failed: {e}")))
+    }
+
+    /// How many argon2id computations hold a permit now (those of requests already gone
+    /// included: they run to their end).
+    pub fn in_flight(&self) -> usize {
+        self.concurrency
+            .saturating_sub(self.permits.available_permits())
     }
 
     /// How many argon2id verifications ran (an unknown user must cost one too).
