@@ -14,17 +14,27 @@
 //!    time from navigation start until the login input can be typed into, over fresh browser
 //!    profiles, next to a one-input static page (the floor), also on an emulated slow network
 //!    and, for comparison, without the compressed copies;
-//! 4. memory: JS heap and wasm memory after sign-in and after the long session, and the floor's.
+//! 4. memory: JS heap and wasm memory after sign-in and after the long session, and the floor's;
+//! 5. refresh amplification against an OpenID Provider (issue 12): the same runs with the app's
+//!    `"backend": "oidc"` against panva's `oidc-provider` (e2e/oidc, no-grace rotation), refreshes
+//!    and `invalid_grant` counted at its token endpoint, the calls going to its resource server;
+//! 6. the long session against that provider: refreshes per lifetime, `invalid_grant`, logouts,
+//!    401s at its resource server.
 //!
-//! Environment: `BENCH_SESSION_SECONDS` (default 120; 600 = the issue's 10 minutes),
+//! Environment: `BENCH_SECTIONS` (comma-separated, default all: `amplification`, `session`,
+//! `load`, `oidc-amplification`, `oidc-session`; `memory` comes with `load` and `session`),
+//! `BENCH_SESSION_SECONDS` (default 120; 600 = the issue's 10 minutes),
 //! `BENCH_REPS` (runs per amplification cell, default 3), `BENCH_LOADS` (fresh loads per page,
 //! default 15), `BENCH_SESSION_TABS` (tabs open during the long session, default 4: one calls
-//! the API, the others idle in the background).
+//! the API, the others idle in the background; also the provider's long session).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use e2e::{js, wait_for, Browser, Metrics, Page, Server, ServerOptions, DEMO_PASSWORD};
+use e2e::oidc::{self, Provider, ProviderOptions};
+use e2e::{
+    dist_with_config, js, wait_for, Browser, Metrics, Page, Server, ServerOptions, DEMO_PASSWORD,
+};
 use serde_json::{json, Value};
 
 /// Chromium flag that makes `performance.memory` exact instead of bucketed.
@@ -247,6 +257,8 @@ struct Run {
     refreshes: u64,
     refreshes_not_ok: u64,
     wasted_401: u64,
+    /// Refresh requests the provider answered `invalid_grant` (0 for session-api).
+    invalid_grant: u64,
     failed: u64,
     calls: u64,
     refreshed_while_idle: bool,
@@ -256,11 +268,122 @@ struct Run {
     visibility: Vec<String>,
 }
 
+/// Where the refreshes and 401s of a run are counted: session-api's metrics, or the OpenID
+/// Provider's token endpoint and its resource server (`/__stats`).
+#[derive(Clone, Copy)]
+enum Backend<'a> {
+    Api(&'a Server),
+    Oidc(&'a Provider, &'a Server),
+}
+
+/// Counters of a [`Backend`] at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    refreshes: u64,
+    refreshes_ok: u64,
+    unauthorized: u64,
+    invalid_grant: u64,
+}
+
+impl Backend<'_> {
+    async fn counts(&self) -> Counts {
+        match self {
+            Backend::Api(server) => {
+                let m: Metrics = server.metrics().await;
+                Counts {
+                    refreshes: m.refreshes_all(),
+                    refreshes_ok: m.refreshes("ok"),
+                    unauthorized: m.responses(401),
+                    invalid_grant: 0,
+                }
+            }
+            Backend::Oidc(provider, _) => {
+                let s = provider.stats().await;
+                Counts {
+                    refreshes: s.refreshes_all(),
+                    refreshes_ok: s.refreshes_ok(),
+                    unauthorized: s.api.unauthorized,
+                    invalid_grant: s.invalid_grant,
+                }
+            }
+        }
+    }
+
+    /// The app's origin.
+    fn url(&self) -> String {
+        match self {
+            Backend::Api(server) | Backend::Oidc(_, server) => server.url(),
+        }
+    }
+}
+
+/// The label of the provider rows.
+const OIDC_LABEL: &str = "oidc-provider 9.13.3 (no-grace rotation)";
+
+/// session-api serving the release app (its static folder a copy of `dist/` whose config.json
+/// is written once the provider is up), then the provider with the server's origin
+/// (as e2e/tests/oidc.rs's `world()`).
+async fn oidc_world(access_ttl: Duration) -> (Server, Provider, tempfile::TempDir) {
+    let dist = dist_with_config(&json!({}));
+    let server = Server::start(ServerOptions {
+        static_dir: Some(dist.path().to_path_buf()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let provider = Provider::start(ProviderOptions {
+        app_origin: server.url(),
+        access_ttl_s: access_ttl.as_secs(),
+        ..ProviderOptions::default()
+    })
+    .await;
+    provider.write_app_config(dist.path());
+    (server, provider, dist)
+}
+
+/// From the app's login page: "remember me" on, the provider's button, its development login
+/// form, back in the app signed in (as e2e/tests/oidc.rs's `sign_in()`).
+async fn oidc_sign_in(page: &Page, provider: &Provider, login: &str) {
+    page.wait_text("[data-testid=provider-sign-in]", Duration::from_secs(15))
+        .await;
+    page.click("input#remember").await;
+    page.click("[data-testid=provider-sign-in]").await;
+    oidc::sign_in_at_provider(page, provider, login, "any password").await;
+    wait_for(
+        &format!("{login} to be signed in after the provider's redirect"),
+        Duration::from_secs(15),
+        || async {
+            if let Some(e) = page.text_of("[data-testid=callback-error]").await {
+                panic!("the callback failed: {e}\n{}", provider.log());
+            }
+            page.nav_signed_in().await.then_some(())
+        },
+    )
+    .await;
+}
+
+/// "Signed out" entries in the tab's event log (since the page loaded).
+async fn logouts_logged(page: &Page) -> usize {
+    page.open_inspector().await;
+    page.event_log()
+        .await
+        .iter()
+        .filter(|e| e.contains("Signed out"))
+        .count()
+}
+
 /// Signs in in one tab and opens `tabs - 1` more windows of the same session on `/user`.
-async fn open_tabs(browser: &Browser, server: &Server, tabs: usize) -> Vec<Page> {
-    let first = browser.session(&server.url()).await;
-    first.sign_in("user", DEMO_PASSWORD, true).await;
-    first.click_nav("User").await;
+async fn open_tabs(browser: &Browser, backend: Backend<'_>, tabs: usize) -> Vec<Page> {
+    let first = browser.session(&backend.url()).await;
+    match backend {
+        Backend::Api(_) => {
+            first.sign_in("user", DEMO_PASSWORD, true).await;
+            first.click_nav("User").await;
+        }
+        Backend::Oidc(provider, _) => {
+            first.goto("/login?redirect=%2Fuser").await;
+            oidc_sign_in(&first, provider, "ann").await;
+        }
+    }
     wait_content(&first).await;
     let mut pages = vec![first.clone()];
     for _ in 1..tabs {
@@ -335,7 +458,7 @@ fn failed_of(line: &str) -> u64 {
         .unwrap_or_else(|| panic!("unexpected burst result {line:?}"))
 }
 
-async fn amp_run(server: &Server, pages: &[Page], k: usize) -> Run {
+async fn amp_run(backend: Backend<'_>, pages: &[Page], k: usize) -> Run {
     // Position: K = 1 starts from Home (its call is the user board's).
     for p in pages {
         if k == 1 && p.path().await.starts_with("/user") {
@@ -354,9 +477,9 @@ async fn amp_run(server: &Server, pages: &[Page], k: usize) -> Run {
             .await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let idle = server.metrics().await;
+    let idle = backend.counts().await;
     tokio::time::sleep(AMP_TTL + Duration::from_millis(500)).await;
-    let before = server.metrics().await;
+    let before = backend.counts().await;
     let lead_ms = 150.0 * pages.len() as f64 + 100.0;
     let at = browser_now(&pages[0]).await + lead_ms;
     let fire_at = Instant::now() + Duration::from_millis(lead_ms as u64);
@@ -365,9 +488,9 @@ async fn amp_run(server: &Server, pages: &[Page], k: usize) -> Run {
     }
     // Did a refresh leave before the calls did (e.g. a wake trigger as WebDriver switched the
     // focus between windows while arming)? Only known when arming finished in time.
-    let armed = server.metrics().await;
+    let armed = backend.counts().await;
     let refreshed_before_fire = (Instant::now() + Duration::from_millis(30) < fire_at)
-        .then(|| armed.refreshes_all() > before.refreshes_all());
+        .then_some(armed.refreshes > before.refreshes);
     let mut failed = 0;
     let mut visibility = Vec::new();
     for p in pages {
@@ -382,49 +505,60 @@ async fn amp_run(server: &Server, pages: &[Page], k: usize) -> Run {
     }
     // Let a late refresh or retry land before the snapshot.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = server.metrics().await;
-    let d = |f: &dyn Fn(&Metrics) -> u64| f(&after) - f(&before);
-    if d(&|m| m.refreshes_all()) != 1 {
+    let after = backend.counts().await;
+    let d = |f: fn(&Counts) -> u64| f(&after) - f(&before);
+    if d(|c| c.refreshes) != 1 || d(|c| c.invalid_grant) > 0 {
         // Shown on stderr only: what each tab's event bus said about this run.
         for (i, p) in pages.iter().enumerate() {
             let log = p.event_log().await;
             let tail = &log[log.len().saturating_sub(8)..];
             progress(format!("  tab {i} events: {}", tail.join(" | ")));
         }
+        if let Backend::Oidc(provider, _) = backend {
+            for e in provider.stats().await.errors {
+                progress(format!("  provider error: {e}"));
+            }
+        }
     }
     Run {
-        refreshes: d(&|m| m.refreshes_all()),
-        refreshes_not_ok: d(&|m| m.refreshes_all() - m.refreshes("ok")),
-        wasted_401: d(&|m| m.responses(401)),
+        refreshes: d(|c| c.refreshes),
+        refreshes_not_ok: d(|c| c.refreshes - c.refreshes_ok),
+        wasted_401: d(|c| c.unauthorized),
+        invalid_grant: d(|c| c.invalid_grant),
         failed,
         calls: (k * pages.len()) as u64,
-        refreshed_while_idle: before.refreshes_all() != idle.refreshes_all(),
+        refreshed_while_idle: before.refreshes != idle.refreshes,
         refreshed_before_fire,
         visibility,
     }
 }
 
-async fn amplification(reps: usize) -> String {
-    let server = Server::start(ServerOptions {
-        access_ttl: format!("{}s", AMP_TTL.as_secs()),
-        ..ServerOptions::default()
-    })
-    .await;
-    let browser = Browser::start().await;
+/// The 1- and 4-tab runs of every K against `backend`: the table rows (with an `invalid_grant`
+/// column for the provider) and the tally of the tabs' visibility as their calls left.
+async fn amp_cells(
+    backend: Backend<'_>,
+    browser: &Browser,
+    reps: usize,
+) -> (Vec<String>, std::collections::BTreeMap<String, usize>) {
     let ks = [1usize, 10, 50];
+    let (tag, is_oidc) = match backend {
+        Backend::Api(_) => ("", false),
+        Backend::Oidc(..) => ("oidc ", true),
+    };
     let mut rows = Vec::new();
     let mut visibility = std::collections::BTreeMap::<String, usize>::new();
     for tabs in [1usize, 4] {
-        progress(format!("amplification: {tabs} tab(s): signing in"));
-        let pages = open_tabs(&browser, &server, tabs).await;
+        progress(format!("{tag}amplification: {tabs} tab(s): signing in"));
+        let pages = open_tabs(browser, backend, tabs).await;
         let mut runs: Vec<Vec<Run>> = vec![Vec::new(); ks.len()];
         for rep in 0..reps {
             for (i, &k) in ks.iter().enumerate() {
-                let r = amp_run(&server, &pages, k).await;
+                let r = amp_run(backend, &pages, k).await;
                 progress(format!(
-                    "amplification: {tabs} tab(s), K = {k}, run {}/{reps}: {} refresh(es), {} 401s, {} of {} calls failed{}{}",
+                    "{tag}amplification: {tabs} tab(s), K = {k}, run {}/{reps}: {} refresh(es), {}{} 401s, {} of {} calls failed{}{}",
                     rep + 1,
                     r.refreshes,
+                    if is_oidc { format!("{} invalid_grant, ", r.invalid_grant) } else { String::new() },
                     r.wasted_401,
                     r.failed,
                     r.calls,
@@ -471,8 +605,14 @@ async fn amplification(reps: usize) -> String {
                     "{unknown} run(s) armed too late to tell which left first"
                 ));
             }
+            // The provider's rows have one more column: `invalid_grant` answers.
+            let invalid_grant = if is_oidc {
+                format!(" {} |", col(|r| r.invalid_grant))
+            } else {
+                String::new()
+            };
             rows.push(format!(
-                "| {tabs} | {k} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {tabs} | {k} | {} | {} | {} |{invalid_grant} {} | {} | {} | {} |",
                 rs.first().map(|r| r.calls).unwrap_or(0),
                 col(|r| r.refreshes),
                 col(|r| r.refreshes_not_ok),
@@ -490,6 +630,17 @@ async fn amplification(reps: usize) -> String {
             close(p).await;
         }
     }
+    (rows, visibility)
+}
+
+async fn amplification(reps: usize) -> String {
+    let server = Server::start(ServerOptions {
+        access_ttl: format!("{}s", AMP_TTL.as_secs()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let browser = Browser::start().await;
+    let (rows, visibility) = amp_cells(Backend::Api(&server), &browser, reps).await;
     let metrics = server.metrics().await;
     format!(
         "### Refresh amplification (real browser)\n\n\
@@ -512,6 +663,172 @@ async fn amplification(reps: usize) -> String {
         metrics.refreshes("reuse_detected"),
         ttl = AMP_TTL.as_secs(),
         visibility = tally(&visibility),
+    )
+}
+
+/// The amplification runs against the OpenID Provider: the app with `"backend": "oidc"`, its
+/// calls going to the provider's resource server (`apiBase`), refreshes counted at the
+/// provider's token endpoint.
+async fn oidc_amplification(reps: usize) -> String {
+    let (server, provider, _dist) = oidc_world(AMP_TTL).await;
+    let browser = Browser::start().await;
+    provider.reset().await;
+    let (rows, visibility) = amp_cells(Backend::Oidc(&provider, &server), &browser, reps).await;
+    let stats = provider.stats().await;
+    let errors = provider_errors(&stats);
+    format!(
+        "### Refresh amplification (real browser), {OIDC_LABEL}\n\n\
+         The same runs as above with the app's `\"backend\": \"oidc\"` against panva's \
+         `oidc-provider` (e2e/oidc: one public client, PKCE, refresh tokens rotating on every \
+         use with **no grace**: a second use of a rotated refresh token is `invalid_grant` and \
+         revokes the grant). Access token {ttl} s at the provider. Signed in through the \
+         provider's development login form (\"remember me\" on). The API calls go to the \
+         provider's resource server (`apiBase`; K > 1: `GET /api/test/user` there). Counts are \
+         deltas of the provider's `/__stats`: refresh requests = `refresh_token` grants at its \
+         token endpoint (any outcome), `invalid_grant` = token-endpoint answers `invalid_grant`, \
+         401s = the resource server's 401 answers. `document.visibilityState` of a tab as its \
+         calls left, over all 4-tab runs: {visibility}. Median of {reps} runs (min–max when runs \
+         differ).\n\n\
+         | tabs | K per tab | calls in total | refresh requests (token endpoint) | of which not answered `ok` | `invalid_grant` | wasted 401s (resource server) | failed calls | runs | notes |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n{}\n\n\
+         Whole section ({OIDC_LABEL}): {} refresh request(s), {} `invalid_grant`, {} grant(s) \
+         revoked, {} authorization-code sign-in(s).{errors}\n",
+        rows.join("\n"),
+        stats.refreshes_all(),
+        stats.invalid_grant,
+        stats.grants_revoked,
+        stats.token("authorization_code", "ok"),
+        ttl = AMP_TTL.as_secs(),
+        visibility = tally(&visibility),
+    )
+}
+
+/// The provider's recorded errors (its last 20), as markdown lines after a section, or nothing.
+fn provider_errors(stats: &oidc::Stats) -> String {
+    if stats.errors.is_empty() {
+        return String::new();
+    }
+    let lines: Vec<String> = stats
+        .errors
+        .iter()
+        .map(|e| format!("- `{}`", e.to_string().replace('`', "'")))
+        .collect();
+    format!(
+        "\n\nErrors the provider recorded (its last 20, oldest first):\n\n{}",
+        lines.join("\n")
+    )
+}
+
+/// The long session against the OpenID Provider: `tabs` tabs of one browser session, one of
+/// them firing 10 calls at the resource server every few seconds, over `seconds`.
+async fn oidc_long_session(seconds: u64, tabs: usize) -> String {
+    let (server, provider, _dist) = oidc_world(SESSION_TTL).await;
+    let browser = Browser::start().await;
+    let page = browser.session(&server.url()).await;
+    page.goto("/login?redirect=%2Fuser").await;
+    oidc_sign_in(&page, &provider, "ann").await;
+    wait_content(&page).await;
+    page.open_inspector().await;
+    let mut others = Vec::new();
+    for _ in 1..tabs {
+        let p = page.new_tab("/user").await;
+        wait_content(&p).await;
+        others.push(p);
+    }
+    page.focus().await;
+    let logouts0: usize = {
+        let mut n = 0;
+        for p in std::iter::once(&page).chain(others.iter()) {
+            n += logouts_logged(p).await;
+        }
+        n
+    };
+    page.focus().await;
+
+    let window = Duration::from_secs(seconds);
+    let s0 = provider.stats().await;
+    let tab_401_0 = page.inspector_number("insp-401").await;
+    let t0 = Instant::now();
+    let (mut bursts, mut failed, mut calls) = (0u64, 0u64, 0u64);
+    let mut next = Duration::ZERO;
+    while next < window {
+        tokio::time::sleep(next.saturating_sub(t0.elapsed())).await;
+        if t0.elapsed() >= window {
+            break;
+        }
+        failed += failed_of(&page.fire(10).await);
+        bursts += 1;
+        calls += 10;
+        if bursts % 10 == 0 {
+            progress(format!(
+                "oidc long session: {:.0} s of {seconds} s, {bursts} bursts",
+                t0.elapsed().as_secs_f64()
+            ));
+        }
+        next += SESSION_FIRE_EVERY;
+    }
+    tokio::time::sleep(window.saturating_sub(t0.elapsed())).await;
+    let s1 = provider.stats().await;
+    let tab_401 = page.inspector_number("insp-401").await - tab_401_0;
+    let status = page.inspector_status().await;
+    let mut logouts = 0;
+    let mut signed_in = 0;
+    for p in std::iter::once(&page).chain(others.iter()) {
+        logouts += logouts_logged(p).await;
+        if p.nav_signed_in().await && p.path().await.starts_with("/user") {
+            signed_in += 1;
+        }
+    }
+    let refreshes = s1.refreshes_all() - s0.refreshes_all();
+    let not_ok = refreshes - (s1.refreshes_ok() - s0.refreshes_ok());
+    let invalid_grant = s1.invalid_grant - s0.invalid_grant;
+    let unauthorized = s1.api.unauthorized - s0.api.unauthorized;
+    let api_ok = s1.api.ok - s0.api.ok;
+    let codes = s1.token("authorization_code", "ok") - s0.token("authorization_code", "ok");
+    let ttl = SESSION_TTL.as_secs_f64();
+    let secs = window.as_secs_f64();
+    let lifetimes = secs / ttl;
+    let scheduled_after = ttl - (0.10 * ttl).min(60.0);
+    if invalid_grant > 0 || not_ok > 0 {
+        for e in &s1.errors {
+            progress(format!("  provider error: {e}"));
+        }
+    }
+    format!(
+        "### Long session (real browser, {tabs} tab(s)), {OIDC_LABEL}\n\n\
+         Access token {ttl:.0} s at the provider, {secs:.0} s (`BENCH_SESSION_SECONDS`). The app \
+         with `\"backend\": \"oidc\"`, signed in through the provider's login form (\"remember \
+         me\" on); one tab on `/user` with the inspector open fires 10 concurrent \
+         `GET /api/test/user` at the provider's resource server every {fire} s; {idle} more \
+         tab(s) of the same browser session stay open on `/user`. Counts are deltas of the \
+         provider's `/__stats` over the window; logouts are the \"Signed out\" entries of every \
+         tab's event log.\n\n\
+         | figure | value |\n|---|---:|\n\
+         | access-token lifetimes in the window | {lifetimes:.0} |\n\
+         | refresh requests (provider token endpoint) | {refreshes} |\n\
+         | refresh requests per lifetime | {per:.2} |\n\
+         | nominal: one refresh per {scheduled_after:.2} s (lifetime − 10 % margin) would make | {expected:.1} |\n\
+         | … of which not answered `ok` | {not_ok} |\n\
+         | **`invalid_grant` answers** | **{invalid_grant}** |\n\
+         | grants revoked | {revoked} |\n\
+         | sign-ins at the provider (authorization code) in the window | {codes} |\n\
+         | API calls / failed | {calls} / {failed} |\n\
+         | resource server: 200s / 401s | {api_ok} / {unauthorized} |\n\
+         | 401 answers seen by the calling tab | {tab_401} |\n\
+         | **logouts** (\"Signed out\" in the tabs' event logs, all tabs) | **{logouts}** |\n\
+         | calling tab's session state at the end | {status} |\n\
+         | tabs still signed in on `/user` at the end | {signed_in} of {tabs} |{errors}\n",
+        idle = tabs - 1,
+        fire = SESSION_FIRE_EVERY.as_secs(),
+        per = refreshes as f64 / lifetimes,
+        expected = secs / scheduled_after,
+        revoked = s1.grants_revoked - s0.grants_revoked,
+        logouts = logouts - logouts0,
+        errors = if invalid_grant > 0 || not_ok > 0 {
+            provider_errors(&s1)
+        } else {
+            String::new()
+        },
     )
 }
 
@@ -1115,6 +1432,62 @@ async fn load(loads: usize) -> LoadFigures {
     LoadFigures { table, memory_rows }
 }
 
+// ---- which sections ------------------------------------------------------------------------
+
+/// What a section not asked for by `BENCH_SECTIONS` "failed" with (it is left out of the report).
+const SKIPPED: &str = "\u{0}skipped";
+
+/// The sections a run makes (`BENCH_SECTIONS`, comma-separated; unset or `all`: every one).
+struct Sections(Option<Vec<String>>);
+
+impl Sections {
+    const ALL: [&'static str; 5] = [
+        "amplification",
+        "session",
+        "load",
+        "oidc-amplification",
+        "oidc-session",
+    ];
+
+    fn from_env() -> Sections {
+        Self::parse(std::env::var("BENCH_SECTIONS").ok().as_deref())
+    }
+
+    fn parse(value: Option<&str>) -> Sections {
+        let Some(v) = value
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && *v != "all")
+        else {
+            return Sections(None);
+        };
+        let names: Vec<String> = v
+            .split(',')
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        for n in &names {
+            assert!(
+                Self::ALL.contains(&n.as_str()),
+                "BENCH_SECTIONS: unknown section {n:?} (known: {})",
+                Self::ALL.join(", ")
+            );
+        }
+        Sections(Some(names))
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.0.as_ref().is_none_or(|n| n.iter().any(|n| n == name))
+    }
+
+    /// A sentence for the report's header when only some sections ran.
+    fn note(&self) -> String {
+        match &self.0 {
+            None => String::new(),
+            Some(n) => format!(" Sections run (`BENCH_SECTIONS`): {}.", n.join(", ")),
+        }
+    }
+}
+
 // ---- report ---------------------------------------------------------------------------------
 
 fn command_output(cmd: &str, args: &[&str]) -> String {
@@ -1148,45 +1521,84 @@ async fn main() {
     let load_start = load_average();
     let chromium = command_output("/usr/bin/chromium", &["--version"]);
 
-    let amp = section(
-        "refresh amplification",
-        Duration::from_secs(300),
-        amplification(reps),
-    )
-    .await;
-    let session = section(
-        "long session",
-        Duration::from_secs(session_seconds + 120),
-        async move {
-            let f = long_session(session_seconds, session_tabs).await;
-            format!("{}\u{0}{}", f.table, f.memory_rows.join("\n"))
-        },
-    )
-    .await;
-    let load_figs = section(
-        "load",
-        Duration::from_secs(90 + 30 * loads as u64),
-        async move {
-            let f = load(loads).await;
-            format!("{}\u{0}{}", f.table, f.memory_rows.join("\n"))
-        },
-    )
-    .await;
+    let sections = Sections::from_env();
+    let skipped = || async { Err::<String, String>(SKIPPED.into()) };
+
+    let amp = if sections.wants("amplification") {
+        section(
+            "refresh amplification",
+            Duration::from_secs(300),
+            amplification(reps),
+        )
+        .await
+    } else {
+        skipped().await
+    };
+    let session = if sections.wants("session") {
+        section(
+            "long session",
+            Duration::from_secs(session_seconds + 120),
+            async move {
+                let f = long_session(session_seconds, session_tabs).await;
+                format!("{}\u{0}{}", f.table, f.memory_rows.join("\n"))
+            },
+        )
+        .await
+    } else {
+        skipped().await
+    };
+    let load_figs = if sections.wants("load") {
+        section(
+            "load",
+            Duration::from_secs(90 + 30 * loads as u64),
+            async move {
+                let f = load(loads).await;
+                format!("{}\u{0}{}", f.table, f.memory_rows.join("\n"))
+            },
+        )
+        .await
+    } else {
+        skipped().await
+    };
+    let oidc_amp = if sections.wants("oidc-amplification") {
+        section(
+            "oidc refresh amplification",
+            Duration::from_secs(300),
+            oidc_amplification(reps),
+        )
+        .await
+    } else {
+        skipped().await
+    };
+    let oidc_session = if sections.wants("oidc-session") {
+        section(
+            "oidc long session",
+            Duration::from_secs(session_seconds + 120),
+            oidc_long_session(session_seconds, session_tabs),
+        )
+        .await
+    } else {
+        skipped().await
+    };
+    let ran = |r: &Result<String, String>| !matches!(r, Err(why) if why == SKIPPED);
 
     let mut out = String::new();
     out.push_str(&format!(
         "## Client benchmark\n\n\
          `scripts/bench` on {date}: {nproc} cores (`nproc`), load average {load_start} at the start \
          and {load_end} at the end (`uptime`), {chromium} headless, release build from `dist/`, \
-         session-api release on 127.0.0.1. Whole run {mins:.1} min.\n\n",
+         session-api release on 127.0.0.1. Whole run {mins:.1} min.{only}\n\n",
         load_end = load_average(),
         mins = started.elapsed().as_secs_f64() / 60.0,
+        only = sections.note(),
     ));
-    out.push_str(&match &amp {
-        Ok(md) => md.clone(),
-        Err(why) => failed_section("Refresh amplification (real browser)", why),
-    });
-    out.push('\n');
+    if ran(&amp) {
+        out.push_str(&match &amp {
+            Ok(md) => md.clone(),
+            Err(why) => failed_section("Refresh amplification (real browser)", why),
+        });
+        out.push('\n');
+    }
     let (session_table, session_mem) = match &session {
         Ok(md) => split_figures(md),
         Err(why) => (
@@ -1197,8 +1609,10 @@ async fn main() {
             vec!["| app before / after the long session | failed | failed |".to_string()],
         ),
     };
-    out.push_str(&session_table);
-    out.push('\n');
+    if ran(&session) {
+        out.push_str(&session_table);
+        out.push('\n');
+    }
     let (load_table, load_mem) = match &load_figs {
         Ok(md) => split_figures(md),
         Err(why) => (
@@ -1206,23 +1620,58 @@ async fn main() {
             vec!["| floor page / app login page after load | failed | failed |".to_string()],
         ),
     };
-    out.push_str(&load_table);
-    out.push('\n');
-    out.push_str(
-        "### Memory\n\n\
-         `performance.memory.usedJSHeapSize` (Chromium with `--enable-precise-memory-info`) and \
-         the byte length of the app's `WebAssembly.Memory` (captured from trunk's \
-         `TrunkApplicationStarted` event), each read after two forced garbage collections \
-         (CDP `HeapProfiler.collectGarbage`). Wasm memory never shrinks, so its growth is the high-water mark.\n\n\
-         | point | JS heap (used) | wasm memory |\n|---|---:|---:|\n",
-    );
-    for row in load_mem.iter().chain(session_mem.iter()) {
-        out.push_str(row);
+    if ran(&load_figs) {
+        out.push_str(&load_table);
         out.push('\n');
     }
-    out.push_str(
-        "| reference: the tutorial's Vue 3 client, **quoted from issue 7** | about 3 MB above the floor | – |\n",
-    );
+    if ran(&load_figs) || ran(&session) {
+        out.push_str(
+            "### Memory\n\n\
+             `performance.memory.usedJSHeapSize` (Chromium with `--enable-precise-memory-info`) and \
+             the byte length of the app's `WebAssembly.Memory` (captured from trunk's \
+             `TrunkApplicationStarted` event), each read after two forced garbage collections \
+             (CDP `HeapProfiler.collectGarbage`). Wasm memory never shrinks, so its growth is the high-water mark.\n\n\
+             | point | JS heap (used) | wasm memory |\n|---|---:|---:|\n",
+        );
+        let load_mem = if ran(&load_figs) {
+            load_mem
+        } else {
+            Vec::new()
+        };
+        let session_mem = if ran(&session) {
+            session_mem
+        } else {
+            Vec::new()
+        };
+        for row in load_mem.iter().chain(session_mem.iter()) {
+            out.push_str(row);
+            out.push('\n');
+        }
+        out.push_str(
+            "| reference: the tutorial's Vue 3 client, **quoted from issue 7** | about 3 MB above the floor | – |\n",
+        );
+    }
+    // The provider's rows (issue 12), after the session-api report.
+    if ran(&oidc_amp) {
+        out.push('\n');
+        out.push_str(&match &oidc_amp {
+            Ok(md) => md.clone(),
+            Err(why) => failed_section(
+                &format!("Refresh amplification (real browser), {OIDC_LABEL}"),
+                why,
+            ),
+        });
+    }
+    if ran(&oidc_session) {
+        out.push('\n');
+        out.push_str(&match &oidc_session {
+            Ok(md) => md.clone(),
+            Err(why) => failed_section(
+                &format!("Long session (real browser, {session_tabs} tab(s)), {OIDC_LABEL}"),
+                why,
+            ),
+        });
+    }
 
     let path = e2e::workspace_root().join("target/bench-client.md");
     if let Some(dir) = path.parent() {
@@ -1233,9 +1682,9 @@ async fn main() {
         Err(e) => progress(format!("could not write {}: {e}", path.display())),
     }
     print!("{out}");
-    let failures = [amp.is_err(), session.is_err(), load_figs.is_err()]
+    let failures = [&amp, &session, &load_figs, &oidc_amp, &oidc_session]
         .iter()
-        .filter(|f| **f)
+        .filter(|r| ran(r) && r.is_err())
         .count();
     progress(format!(
         "finished in {:.1} min, {failures} section(s) failed",
@@ -1307,6 +1756,15 @@ mod tests {
         // 10..30 and 40..50 hidden out of 0..50.
         assert_eq!(hidden_share(&log, 0.0, 50.0), Some(60.0));
         assert_eq!(hidden_share(&json!([]), 0.0, 50.0), None);
+    }
+
+    #[test]
+    fn sections_come_from_a_comma_separated_list() {
+        assert!(Sections::parse(None).wants("load"));
+        assert!(Sections::parse(Some("all")).wants("oidc-session"));
+        let s = Sections::parse(Some("oidc-amplification, amplification"));
+        assert!(s.wants("amplification") && s.wants("oidc-amplification"));
+        assert!(!s.wants("load") && !s.wants("oidc-session"));
     }
 
     #[test]
