@@ -6,8 +6,9 @@
 //! Hand-written rather than the `oauth2` / `openidconnect` crates, for wasm size: what the app
 //! needs is a dozen form fields, one JSON object and base64url (already linked), and those
 //! crates bring their own HTTP abstraction, `url`, `chrono`, `rand` and (openidconnect) RSA and
-//! ECDSA verification. (Not measured in this wasm yet: the README's size section has what this
-//! module and its pages cost.)
+//! ECDSA verification. Measured (`tools/oidc-crates-size/measure`, README "Use with an OpenID
+//! Connect provider"): over a baseline doing what this module does, oauth2 5.0 adds 108.6 KB
+//! gzip and openidconnect 4.1 258.1 KB; the whole OpenID client here, pages included, 20.6 KB.
 //!
 //! The ID token's signature is not checked: it comes straight from the token endpoint over the
 //! connection the browser opened to the issuer, in answer to this tab's code and verifier, which
