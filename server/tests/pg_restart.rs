@@ -137,6 +137,26 @@ impl Drop for Cluster {
     }
 }
 
+/// Checks the token at `app` until one check is answered from its cache, for at most 3 s.
+async fn cached_at(app: &TestApp, access: &str) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (hits, _, _) = app.state.db().access_cache_counts();
+        assert_eq!(
+            app.get_with_token("/api/test/user", access).await.status,
+            200
+        );
+        if app.state.db().access_cache_counts().0 > hits {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session was never answered from the cache"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn assert_unavailable(r: &Resp, took: Duration, ctx: &str) {
     assert_eq!(r.status, 503, "{ctx}: {}", r.text());
     assert_eq!(r.header("retry-after").as_deref(), Some("1"), "{ctx}");
@@ -181,6 +201,13 @@ async fn postgres_restarted_mid_run_answers_503_then_recovers_with_nothing_half_
     for (_, access) in &live {
         assert_eq!(a.get_with_token("/api/test/user", access).await.status, 200);
     }
+    // A session nothing writes to, held in A's cache when the server goes away.
+    a.signup("still").await;
+    let still = s(&a.signin("still").await.json(), "accessToken");
+    // Twice: the sign-in's own invalidation may arrive after the first hit.
+    cached_at(&a, &still).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cached_at(&a, &still).await;
 
     // Refreshes in flight while the server goes away: each answer 200 or 503, never 500.
     let mut inflight = Vec::new();
@@ -232,20 +259,26 @@ async fn postgres_restarted_mid_run_answers_503_then_recovers_with_nothing_half_
     tokio::time::sleep(Duration::from_secs(1).saturating_sub(stopped.elapsed())).await;
     let access = live[0].1.clone();
     let token = tokens[0].clone();
-    let (check, signin, refresh, check_b) = tokio::join!(
+    let (cached, check, signin, refresh, check_b) = tokio::join!(
+        timed(a.get_with_token("/api/test/user", &still)),
         timed(a.get_with_token("/api/test/user", &access)),
         timed(a.signin("phoenix")),
         timed(a.refresh(&token)),
         timed(bb.get_with_token("/api/test/user", &access)),
     );
-    assert!(
-        !a.state.db().access_cache_fresh(),
-        "the cache knows it is not in step"
+    assert_unavailable(
+        &cached.0,
+        cached.1,
+        "check of a session A held cached, while down",
     );
     assert_unavailable(&check.0, check.1, "token check at A while down");
     assert_unavailable(&signin.0, signin.1, "sign-in while down");
     assert_unavailable(&refresh.0, refresh.1, "refresh while down");
     assert_unavailable(&check_b.0, check_b.1, "token check at B while down");
+    assert!(
+        !a.state.db().access_cache_fresh(),
+        "the cache knows it is not in step"
+    );
     eprintln!(
         "while down: check {:?}, sign-in {:?}, refresh {:?}",
         check.1, signin.1, refresh.1
