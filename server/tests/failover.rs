@@ -107,7 +107,7 @@ fn start_a(b: &TestApp) -> (tokio::runtime::Runtime, SocketAddr) {
 }
 
 async fn killing_one_instance_under_load_leaves_the_other_serving_and_families_whole(b: Backend) {
-    const CLIENTS: usize = 6;
+    const CLIENTS: usize = 16;
     const STEPS_BEFORE: u64 = 8; // per client, at least, before A is killed
     const STEPS_AFTER: u64 = 8; // per client, all at B, after A is gone
     let bb = TestApp::new(&b).await;
