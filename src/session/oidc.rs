@@ -445,17 +445,33 @@ pub struct Expect<'a> {
     pub sub: Option<&'a str>,
 }
 
+/// Why an ID token was refused: a claim that does not hold, or (on refresh) another user than
+/// the session's — the one refusal that must end the session rather than drop the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdTokenRefused {
+    /// `sub` changed on refresh (OpenID Connect Core 12.2).
+    #[error("the refreshed ID token names another user")]
+    OtherUser,
+    /// Any other claim.
+    #[error("{0}")]
+    Claim(String),
+}
+
+fn claim_refused(why: &str) -> IdTokenRefused {
+    IdTokenRefused::Claim(why.to_owned())
+}
+
 /// Checks an ID token's claims (OpenID Connect Core 3.1.3.7 items 2-4, 9, 10, 11; 12.2 on
 /// refresh) at `provider_now` (our estimate of the provider's clock, ms).
-pub fn check_id_token(t: &IdToken, e: &Expect, provider_now: f64) -> Result<(), String> {
+pub fn check_id_token(t: &IdToken, e: &Expect, provider_now: f64) -> Result<(), IdTokenRefused> {
     let c = &t.claims;
     let s = |n: &str| c.get(n).and_then(Value::as_str);
     if s("iss") != Some(e.issuer) {
-        return Err(format!(
+        return Err(IdTokenRefused::Claim(format!(
             "the ID token was issued by \"{}\", not \"{}\"",
             s("iss").unwrap_or("nobody"),
             e.issuer
-        ));
+        )));
     }
     let auds: Vec<&str> = match c.get("aud") {
         Some(Value::String(a)) => vec![a.as_str()],
@@ -463,40 +479,50 @@ pub fn check_id_token(t: &IdToken, e: &Expect, provider_now: f64) -> Result<(), 
         _ => vec![],
     };
     if !auds.contains(&e.client_id) {
-        return Err("the ID token is not meant for this app (aud)".into());
+        return Err(claim_refused(
+            "the ID token is not meant for this app (aud)",
+        ));
     }
     match s("azp") {
         Some(azp) if azp != e.client_id => {
-            return Err("the ID token was issued to another party (azp)".into())
+            return Err(claim_refused(
+                "the ID token was issued to another party (azp)",
+            ))
         }
         None if auds.len() > 1 => {
-            return Err("the ID token has several audiences and no azp".into())
+            return Err(claim_refused(
+                "the ID token has several audiences and no azp",
+            ))
         }
         _ => {}
     }
     if let Some(nonce) = e.nonce {
         if s("nonce") != Some(nonce) {
-            return Err("the ID token's nonce is not this sign-in's (replayed?)".into());
+            return Err(claim_refused(
+                "the ID token's nonce is not this sign-in's (replayed?)",
+            ));
         }
     }
     match (e.sub, s("sub")) {
-        (_, None) => return Err("the ID token has no subject".into()),
-        (Some(was), Some(now)) if was != now => {
-            return Err("the refreshed ID token names another user".into())
-        }
+        (_, None) => return Err(claim_refused("the ID token has no subject")),
+        (Some(was), Some(now)) if was != now => return Err(IdTokenRefused::OtherUser),
         _ => {}
     }
     match t.exp_ms {
-        None => return Err("the ID token has no expiry".into()),
+        None => return Err(claim_refused("the ID token has no expiry")),
         Some(exp) if exp + ID_TOKEN_LEEWAY_MS < provider_now => {
-            return Err("the ID token has expired (or this device's clock is wrong)".into())
+            return Err(claim_refused(
+                "the ID token has expired (or this device's clock is wrong)",
+            ))
         }
         _ => {}
     }
     if t.iat_ms
         .is_none_or(|iat| iat > provider_now + ID_TOKEN_LEEWAY_MS)
     {
-        return Err("the ID token's issue time is missing or in the future".into());
+        return Err(claim_refused(
+            "the ID token's issue time is missing or in the future",
+        ));
     }
     Ok(())
 }

@@ -868,14 +868,13 @@ impl World {
     /// Signs `sub` in from `tab` through the provider: the app's authorization request, the
     /// provider's sign-in (done by the fake), the callback. Returns the app path it goes back to.
     pub fn oidc_login(&self, tab: &Tab, sub: &str, remember: bool) -> String {
+        let verifier = format!("verifier-of-{}-{sub}", tab.id);
         let secrets = yew_session::session::oidc::Secrets {
-            verifier: format!("verifier-of-{}-{sub}", tab.id),
             challenge: base64::Engine::encode(
                 &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                <sha2::Sha256 as sha2::Digest>::digest(
-                    format!("verifier-of-{}-{sub}", tab.id).as_bytes(),
-                ),
+                <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()),
             ),
+            verifier,
             state: format!("state-{}", tab.id),
             nonce: format!("nonce-{}", tab.id),
         };

@@ -85,10 +85,6 @@ pub struct FakeProvider {
     pub revocations: u32,
 }
 
-fn form_value(body: &str, name: &str) -> Option<String> {
-    query_value(body, name)
-}
-
 fn json_answer(status: u16, body: Value) -> HttpResponse {
     HttpResponse {
         status,
@@ -215,7 +211,7 @@ impl FakeProvider {
                 answer
             }
             "/token/revocation" => {
-                let token = form_value(&body, "token").unwrap_or_default();
+                let token = query_value(&body, "token").unwrap_or_default();
                 if let Some((g, _)) = self.refresh.get(&token).copied() {
                     self.revoke(g, "revoked");
                     self.revocations += 1;
@@ -248,22 +244,22 @@ impl FakeProvider {
     }
 
     fn token(&mut self, body: &str) -> HttpResponse {
-        if form_value(body, "client_id").as_deref() != Some(CLIENT_ID) {
+        if query_value(body, "client_id").as_deref() != Some(CLIENT_ID) {
             return json_answer(401, json!({"error": "invalid_client"}));
         }
-        match form_value(body, "grant_type").as_deref() {
+        match query_value(body, "grant_type").as_deref() {
             Some("authorization_code") => {
-                let Some(code) = form_value(body, "code").and_then(|c| self.codes.remove(&c))
+                let Some(code) = query_value(body, "code").and_then(|c| self.codes.remove(&c))
                 else {
                     return invalid_grant("unknown or used code");
                 };
-                let verifier = form_value(body, "code_verifier").unwrap_or_default();
+                let verifier = query_value(body, "code_verifier").unwrap_or_default();
                 let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
                     .encode(Sha256::digest(verifier.as_bytes()));
                 if challenge != code.challenge {
                     return invalid_grant("PKCE verification failed");
                 }
-                if form_value(body, "redirect_uri").as_deref() != Some(&code.redirect_uri) {
+                if query_value(body, "redirect_uri").as_deref() != Some(&code.redirect_uri) {
                     return invalid_grant("redirect_uri mismatch");
                 }
                 let refresh = self.next("refresh");
@@ -271,7 +267,7 @@ impl FakeProvider {
                 self.tokens(code.grant, Some(refresh), Some(id))
             }
             Some("refresh_token") => {
-                let presented = form_value(body, "refresh_token").unwrap_or_default();
+                let presented = query_value(body, "refresh_token").unwrap_or_default();
                 let Some((grant, used)) = self.refresh.get(&presented).copied() else {
                     return invalid_grant("unknown refresh token");
                 };

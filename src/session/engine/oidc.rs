@@ -14,8 +14,8 @@ use std::rc::Rc;
 
 use futures::FutureExt;
 
-use super::super::error::{classify_refresh_status, error_message, FailureKind};
-use super::super::oidc::{self, Callback, Endpoints, Expect, Pending, Secrets};
+use super::super::error::{error_message, FailureKind};
+use super::super::oidc::{self, Callback, Endpoints, Expect, IdTokenRefused, Pending, Secrets};
 use super::super::persist::keys;
 use super::super::policy::{self, TokenTiming};
 use super::super::ports::{Area, HttpRequest, Method};
@@ -67,22 +67,13 @@ impl Inner {
             &token_url,
             oidc::refresh_body(&refresh_token, &self.cfg.client_id),
         );
-        self.st.borrow_mut().stats.refresh_requests += 1;
-        let sent_at = self.now();
-        let resp = self.ports.transport.send(req).await?;
-        let received_at = self.now();
-        let date = resp.header("date").and_then(parse_http_date);
+        let sent = self.send_refresh_request(req).await?;
         let (sub, offset) = {
             let st = self.st.borrow();
             (st.token().map(|t| t.user.id.clone()), st.clock_offset)
         };
-        if !(200..300).contains(&resp.status) {
-            return Err(classify_refresh_status(
-                &resp,
-                date.unwrap_or(received_at + offset),
-            ));
-        }
-        let answer = oidc::parse_token_answer(&resp.body).map_err(|_| FailureKind::Decode)?;
+        let provider_now = sent.date.unwrap_or(sent.received_at + offset);
+        let answer = oidc::parse_token_answer(&sent.resp.body).map_err(|_| FailureKind::Decode)?;
         let mut fresh = Fresh {
             access: answer.access_token,
             refresh: answer.refresh_token,
@@ -102,26 +93,26 @@ impl Inner {
                 nonce: None,
                 sub: sub.as_deref(),
             };
-            match oidc::check_id_token(&t, &expect, date.unwrap_or(received_at + offset)) {
+            match oidc::check_id_token(&t, &expect, provider_now) {
                 Ok(()) => {
                     fresh.roles = oidc::user_of(&t, self.cfg.roles_claim.as_deref()).roles;
                     fresh.id_token = Some(raw.to_owned());
                     iat_ms = t.iat_ms;
                 }
-                Err(why) if why.contains("another user") => {
+                Err(why @ IdTokenRefused::OtherUser) => {
                     return Err(FailureKind::Rejected {
-                        status: resp.status,
-                        message: why,
+                        status: sent.resp.status,
+                        message: why.to_string(),
                         code: Some("subject_changed".into()),
                     })
                 }
-                Err(_) => {}
+                Err(IdTokenRefused::Claim(_)) => {}
             }
         }
         let timing = TokenTiming {
-            sent_at_ms: sent_at,
-            received_at_ms: received_at,
-            date_header_ms: date,
+            sent_at_ms: sent.sent_at,
+            received_at_ms: sent.received_at,
+            date_header_ms: sent.date,
             iat_ms,
             // Access tokens may be opaque: never parsed, the schedule is `expires_in`'s.
             exp_ms: None,

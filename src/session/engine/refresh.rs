@@ -14,7 +14,7 @@ use super::super::claims::read_claims;
 use super::super::error::{classify_refresh_status, FailureKind};
 use super::super::events::SessionEvent;
 use super::super::policy::{self, TokenTiming};
-use super::super::ports::Area;
+use super::super::ports::{Area, HttpRequest, HttpResponse};
 use super::super::time::parse_http_date;
 use super::super::types::{LogoutReason, UserInfo};
 use super::logout::{self, Tell};
@@ -106,6 +106,15 @@ impl From<RefreshResponse> for Fresh {
             roles,
         }
     }
+}
+
+/// A refresh request's 2xx answer, and the times the timeline needs.
+pub(super) struct Sent {
+    pub resp: HttpResponse,
+    pub sent_at: f64,
+    pub received_at: f64,
+    /// The answer's `Date` (server clock, ms), when readable.
+    pub date: Option<f64>,
 }
 
 /// A refresh's answer, and what the shell read for it.
@@ -354,6 +363,33 @@ impl Inner {
         result
     }
 
+    /// Sends a refresh request, whatever the protocol (counted in the stats), and classifies a
+    /// non-2xx answer in the one place (`classify_refresh_status`, `Retry-After` anchored on the
+    /// server's clock: its `Date`, else ours corrected by the offset).
+    pub(super) async fn send_refresh_request(
+        self: &Rc<Self>,
+        req: HttpRequest,
+    ) -> Result<Sent, FailureKind> {
+        self.st.borrow_mut().stats.refresh_requests += 1;
+        let sent_at = self.now();
+        let resp = self.ports.transport.send(req).await?;
+        let received_at = self.now();
+        let date = resp.header("date").and_then(parse_http_date);
+        if !(200..300).contains(&resp.status) {
+            let offset = self.st.borrow().clock_offset;
+            return Err(classify_refresh_status(
+                &resp,
+                date.unwrap_or(received_at + offset),
+            ));
+        }
+        Ok(Sent {
+            resp,
+            sent_at,
+            received_at,
+            date,
+        })
+    }
+
     /// The refresh token to present when the app holds it (compat mode, OpenID Connect).
     /// Storage is the source of truth: another tab may have rotated it.
     pub(super) fn held_refresh_token(&self) -> Result<String, FailureKind> {
@@ -384,23 +420,14 @@ impl Inner {
         // "Remember me" off: the rotated cookie stays a browser-session cookie.
         let not_remembered = self.cookie_mode() && store::not_remembered(&*self.ports.storage);
         let req = self.token_post(paths::REFRESH, body, not_remembered);
-        self.st.borrow_mut().stats.refresh_requests += 1;
-        let sent_at = self.now();
-        let resp = self.ports.transport.send(req).await?;
-        let received_at = self.now();
-        let date = resp.header("date").and_then(parse_http_date);
-        if !(200..300).contains(&resp.status) {
-            let offset = self.st.borrow().clock_offset;
-            let server_now = date.unwrap_or(received_at + offset);
-            return Err(classify_refresh_status(&resp, server_now));
-        }
+        let sent = self.send_refresh_request(req).await?;
         let parsed: RefreshResponse =
-            serde_json::from_str(&resp.body).map_err(|_| FailureKind::Decode)?;
+            serde_json::from_str(&sent.resp.body).map_err(|_| FailureKind::Decode)?;
         let facts = read_claims(&parsed.access_token).map_err(|_| FailureKind::Decode)?;
         let timing = TokenTiming {
-            sent_at_ms: sent_at,
-            received_at_ms: received_at,
-            date_header_ms: date,
+            sent_at_ms: sent.sent_at,
+            received_at_ms: sent.received_at,
+            date_header_ms: sent.date,
             iat_ms: facts.iat_ms,
             exp_ms: facts.exp_ms,
             expires_in_s: parsed.expires_in,

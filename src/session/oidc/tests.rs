@@ -27,7 +27,7 @@ fn check(claims: Value, nonce: Option<&str>, sub: Option<&str>) -> Result<(), St
         nonce,
         sub,
     };
-    check_id_token(&t, &e, NOW)
+    check_id_token(&t, &e, NOW).map_err(|r| r.to_string())
 }
 
 #[test]
