@@ -5,6 +5,9 @@
 //! credentials same-origin) or the browser fetches the file a second time.
 
 use crate::config::AppConfig;
+use crate::session::ports::{HttpRequest, Method, Transport};
+
+use super::transport::FetchTransport;
 
 /// The runtime configuration: `/config.json`, or the defaults with a console warning when the
 /// file is missing or broken.
@@ -33,12 +36,14 @@ pub async fn load_config() -> AppConfig {
 
 /// The file's text, or why there is none (completes "config.json …; using defaults").
 async fn fetch_text() -> Result<String, String> {
-    let resp = gloo_net::http::Request::get("/config.json")
-        .send()
+    // Through the engine's transport, like discovery: its code is in the wasm already, and a
+    // second gloo-net request path here cost more (`scripts/size`).
+    let resp = FetchTransport::default()
+        .send(HttpRequest::new(Method::Get, "/config.json".to_string()))
         .await
         .map_err(|e| format!("not loaded ({e})"))?;
-    if !resp.ok() {
-        return Err(format!("answered {}", resp.status()));
+    if !(200..300).contains(&resp.status) {
+        return Err(format!("answered {}", resp.status));
     }
-    resp.text().await.map_err(|e| format!("unreadable ({e})"))
+    Ok(resp.body)
 }
