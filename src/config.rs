@@ -3,50 +3,43 @@
 //! provider (`"backend": "oidc"`) without a rebuild. Types and pure parsing only: the fetch is
 //! `crate::browser::config::load_config`.
 
-use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::session::oidc::Endpoints;
 
 /// What the app signs in against.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {
     /// session-api, or the tutorial's backend (`storageMode` says which transport): username
     /// and password posted to `/api/auth/signin`.
     #[default]
-    #[serde(rename = "api")]
     Api,
     /// An OpenID Connect provider: authorization code + PKCE, the `refresh_token` grant.
-    #[serde(rename = "oidc")]
     Oidc,
 }
 
 /// Which header carries the access token.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TokenHeader {
     /// `x-access-token: <jwt>`, the tutorial's header (the only one its backend reads).
     #[default]
-    #[serde(rename = "x-access-token")]
     XAccessToken,
     /// `Authorization: Bearer <jwt>`.
-    #[serde(rename = "bearer")]
     Bearer,
 }
 
 /// Where the tokens live between page loads.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum StorageMode {
     /// Access token in memory only; refresh token only in the server's HttpOnly cookie.
     #[default]
-    #[serde(rename = "cookie")]
     Cookie,
     /// The tutorial's `user` object with both tokens in web storage (weaker against XSS).
-    #[serde(rename = "compat")]
     Compat,
 }
 
 /// The app's runtime configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AppConfig {
     /// Base URL of the API; `""` means same origin.
     pub api_base: String,
@@ -84,10 +77,8 @@ pub struct AppConfig {
     /// (`realm_access.roles`); none: every user has `ROLE_USER` only.
     pub roles_claim: Option<String>,
     /// OpenID Connect: the provider's endpoints, from discovery (not read from config.json).
-    #[serde(skip)]
     pub endpoints: Option<Endpoints>,
     /// OpenID Connect: why discovery failed, for the sign-in page (not read from config.json).
-    #[serde(skip)]
     pub discovery_error: Option<String>,
 }
 
@@ -133,11 +124,96 @@ fn json_number(x: f64) -> String {
     serde_json::Value::from(x).to_string()
 }
 
+// config.json is read key by key through `serde_json::Value` (which the wasm links for OpenID
+// discovery anyway), by hand: serde's derive for this struct and its three enums cost 1,897 B
+// gzip more of wasm (`scripts/size`), for a file read once.
+
+/// `keys[key]` read by `read` (`None` when absent or `null`), or a sentence naming the key, what
+/// it must be and what it was.
+fn get<T>(
+    keys: &Map<String, Value>,
+    key: &str,
+    must_be: &str,
+    read: fn(&Value) -> Option<T>,
+) -> Result<Option<T>, ConfigError> {
+    match keys.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => read(v)
+            .map(Some)
+            .ok_or_else(|| ConfigError::Invalid(format!("\"{key}\" must be {must_be}, got {v}"))),
+    }
+}
+
+fn string(keys: &Map<String, Value>, key: &str) -> Result<Option<String>, ConfigError> {
+    get(keys, key, "a string", |v| v.as_str().map(str::to_owned))
+}
+
+fn number(keys: &Map<String, Value>, key: &str) -> Result<Option<f64>, ConfigError> {
+    get(keys, key, "a number", Value::as_f64)
+}
+
+/// The index of the key's value among `names`.
+fn choice(
+    keys: &Map<String, Value>,
+    key: &str,
+    names: &[&str],
+) -> Result<Option<usize>, ConfigError> {
+    let Some(v) = string(keys, key)? else {
+        return Ok(None);
+    };
+    match names.iter().position(|n| *n == v) {
+        Some(i) => Ok(Some(i)),
+        None => Err(ConfigError::Invalid(format!(
+            "\"{key}\" must be one of \"{}\", got \"{v}\"",
+            names.join("\", \"")
+        ))),
+    }
+}
+
 impl AppConfig {
-    /// Parses a `config.json` document; missing fields take their defaults.
+    /// Parses a `config.json` document; missing keys (and `null`) take their defaults, unknown
+    /// keys are ignored.
     pub fn from_json(text: &str) -> Result<AppConfig, ConfigError> {
-        let mut cfg: AppConfig =
+        let doc: Value =
             serde_json::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let Some(keys) = doc.as_object() else {
+            return Err(ConfigError::Invalid(format!(
+                "expected an object, got {doc}"
+            )));
+        };
+        let mut cfg = AppConfig::default();
+        let text = |key: &str, into: &mut String| -> Result<(), ConfigError> {
+            if let Some(v) = string(keys, key)? {
+                *into = v;
+            }
+            Ok(())
+        };
+        text("apiBase", &mut cfg.api_base)?;
+        text("issuer", &mut cfg.issuer)?;
+        text("clientId", &mut cfg.client_id)?;
+        text("scopes", &mut cfg.scopes)?;
+        text("redirectPath", &mut cfg.redirect_path)?;
+        text("postLogoutRedirectPath", &mut cfg.post_logout_redirect_path)?;
+        cfg.audience = string(keys, "audience")?;
+        cfg.resource = string(keys, "resource")?;
+        cfg.prompt = string(keys, "prompt")?;
+        cfg.roles_claim = string(keys, "rolesClaim")?;
+        cfg.refresh_margin_secs = number(keys, "refreshMarginSecs")?;
+        if let Some(n) = number(keys, "sessionEndNoticeSecs")? {
+            cfg.session_end_notice_secs = n;
+        }
+        if let Some(b) = get(keys, "debugToasts", "true or false", Value::as_bool)? {
+            cfg.debug_toasts = b;
+        }
+        if let Some(i) = choice(keys, "backend", &["api", "oidc"])? {
+            cfg.backend = [Backend::Api, Backend::Oidc][i];
+        }
+        if let Some(i) = choice(keys, "tokenHeader", &["x-access-token", "bearer"])? {
+            cfg.token_header = [TokenHeader::XAccessToken, TokenHeader::Bearer][i];
+        }
+        if let Some(i) = choice(keys, "storageMode", &["cookie", "compat"])? {
+            cfg.storage_mode = [StorageMode::Cookie, StorageMode::Compat][i];
+        }
         if let Some(m) = cfg.refresh_margin_secs {
             if !m.is_finite() || m < 0.0 {
                 return Err(ConfigError::Value(format!(
@@ -280,7 +356,10 @@ mod tests {
                 r#"{"backend":"oidc","issuer":"https://id","clientId":"a","redirectPath":"/login"}"#,
                 "not be one of the app's pages",
             ),
-            (r#"{"backend":"saml"}"#, "unknown variant"),
+            (
+                r#"{"backend":"saml"}"#,
+                r#"invalid config.json: "backend" must be one of "api", "oidc", got "saml""#,
+            ),
         ] {
             let e = AppConfig::from_json(doc).unwrap_err().to_string();
             assert!(e.contains(says), "{doc}: {e}");
@@ -289,6 +368,75 @@ mod tests {
         assert!(!AppConfig::from_json(r#"{"storageMode":"compat"}"#)
             .unwrap()
             .oidc());
+    }
+
+    #[test]
+    fn each_key_of_the_wrong_kind_is_named_with_what_it_must_be_and_null_means_the_default() {
+        for (doc, says) in [
+            (r#"{"apiBase":7}"#, r#""apiBase" must be a string, got 7"#),
+            (
+                r#"{"clientId":["a"]}"#,
+                r#""clientId" must be a string, got ["a"]"#,
+            ),
+            (
+                r#"{"refreshMarginSecs":"30"}"#,
+                r#""refreshMarginSecs" must be a number, got "30""#,
+            ),
+            (
+                r#"{"debugToasts":"yes"}"#,
+                r#""debugToasts" must be true or false, got "yes""#,
+            ),
+            (
+                r#"{"storageMode":"Cookie"}"#,
+                r#""storageMode" must be one of "cookie", "compat", got "Cookie""#,
+            ),
+            (
+                r#"{"tokenHeader":"Bearer"}"#,
+                r#""tokenHeader" must be one of "x-access-token", "bearer", got "Bearer""#,
+            ),
+            (r#"{"backend":1}"#, r#""backend" must be a string, got 1"#),
+            ("[1]", "expected an object, got [1]"),
+        ] {
+            let e = AppConfig::from_json(doc).unwrap_err();
+            assert!(matches!(e, ConfigError::Invalid(_)), "{doc}");
+            assert_eq!(
+                e.to_string(),
+                ["invalid config.json: ", says].concat(),
+                "{doc}"
+            );
+        }
+        let cfg = AppConfig::from_json(
+            r#"{"apiBase":null,"sessionEndNoticeSecs":null,"audience":null,"debugToasts":false,
+                "somethingElse":{"ignored":true},"backend":"api","storageMode":"compat",
+                "tokenHeader":"bearer","prompt":"consent","sessionEndNoticeSecs":60,
+                "scopes":"openid email","issuer":"https://id","clientId":"c","resource":"r",
+                "rolesClaim":"realm_access.roles","audience":"aud","redirectPath":"/cb",
+                "postLogoutRedirectPath":"/bye","refreshMarginSecs":12.5}"#,
+        )
+        .unwrap();
+        let expected = AppConfig {
+            storage_mode: StorageMode::Compat,
+            token_header: TokenHeader::Bearer,
+            prompt: Some("consent".into()),
+            session_end_notice_secs: 60.0,
+            scopes: "openid email".into(),
+            issuer: "https://id".into(),
+            client_id: "c".into(),
+            resource: Some("r".into()),
+            roles_claim: Some("realm_access.roles".into()),
+            audience: Some("aud".into()),
+            redirect_path: "/cb".into(),
+            post_logout_redirect_path: "/bye".into(),
+            refresh_margin_secs: Some(12.5),
+            ..AppConfig::default()
+        };
+        assert_eq!(cfg, expected);
+        assert_eq!(
+            AppConfig::from_json(r#"{"backend":"oidc","issuer":"https://id","clientId":"c"}"#)
+                .unwrap()
+                .backend,
+            Backend::Oidc
+        );
     }
 
     #[test]
