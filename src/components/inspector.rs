@@ -10,6 +10,7 @@ use api_types::paths;
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
+use crate::components::buttons::small_button;
 use crate::components::numbers::{tenths, whole};
 use crate::components::words::{event_words, status_words};
 use crate::hooks::use_api::use_api;
@@ -196,11 +197,11 @@ pub fn Inspector(props: &InspectorProps) -> Html {
                 None => html! { <p class="muted">{ "No token." }</p> },
             } }
             <p>
-                <button class="btn btn-secondary btn-sm" type="button" onclick={refresh}>{ "Refresh now" }</button>
+                { small_button("btn-secondary", None, "Refresh now".into(), false, refresh) }
                 { " " }
-                <button class="btn btn-secondary btn-sm" type="button" onclick={fire(10)} data-testid="fire-10">{ "Fire 10 calls" }</button>
+                { small_button("btn-secondary", Some("fire-10"), "Fire 10 calls".into(), false, fire(10)) }
                 { " " }
-                <button class="btn btn-secondary btn-sm" type="button" onclick={fire(50)} data-testid="fire-50">{ "Fire 50 calls" }</button>
+                { small_button("btn-secondary", Some("fire-50"), "Fire 50 calls".into(), false, fire(50)) }
                 { " " }
                 if let Some(text) = &*burst { <span data-testid="burst-result">{ text.clone() }</span> }
             </p>

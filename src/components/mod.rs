@@ -1,5 +1,6 @@
 //! Building blocks shared by pages; the session provider lives here.
 
+pub mod buttons;
 pub mod guard;
 pub mod icons;
 pub mod inspector;

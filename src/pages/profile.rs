@@ -11,6 +11,7 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::api::Refusal;
+use crate::components::buttons::{confirm_box, small_button};
 use crate::components::guard::RequireAuth;
 use crate::components::inspector::relative;
 use crate::hooks::use_api::use_api;
@@ -224,20 +225,15 @@ fn Account(props: &AccountProps) -> Html {
 
     let cancel = ask(Asking::Nothing);
     let busy = outcome.busy();
-    let confirm_box = |testid: &'static str,
-                       question: &'static str,
-                       yes: &'static str,
-                       everywhere: bool| {
-        html! {
-            <div class="confirm" role="group" aria-label={question} data-testid={testid}>
-                <p>{ question }</p>
-                <div class="actions">
-                    <button class="btn btn-danger btn-sm" type="button" disabled={busy}
-                        data-testid="confirm-yes" onclick={sign_out(everywhere)}>{ yes }</button>
-                    <button class="btn btn-secondary btn-sm" type="button" onclick={cancel.clone()}>{ "Cancel" }</button>
-                </div>
-            </div>
-        }
+    let confirm = |testid, question, yes, everywhere| {
+        confirm_box(
+            testid,
+            question,
+            yes,
+            busy,
+            sign_out(everywhere),
+            cancel.clone(),
+        )
     };
     let deleting = *asking == Asking::DeleteAccount;
     let delete_error = password_missing
@@ -254,19 +250,16 @@ fn Account(props: &AccountProps) -> Html {
             <h2>{ "Account" }</h2>
             <div class="actions">
                 <Link<Route> to={Route::ChangePassword} classes="btn btn-secondary btn-sm">{ "Change password" }</Link<Route>>
-                <button class="btn btn-secondary btn-sm" type="button" data-testid="sign-out-others"
-                    onclick={ask(Asking::SignOutOthers)}>{ "Sign out other devices" }</button>
-                <button class="btn btn-secondary btn-sm" type="button" data-testid="sign-out-everywhere"
-                    onclick={ask(Asking::SignOutEverywhere)}>{ "Sign out everywhere" }</button>
-                <button class="btn btn-danger btn-sm" type="button" data-testid="delete-account"
-                    onclick={ask(Asking::DeleteAccount)}>{ "Delete account" }</button>
+                { small_button("btn-secondary", Some("sign-out-others"), "Sign out other devices".into(), false, ask(Asking::SignOutOthers)) }
+                { small_button("btn-secondary", Some("sign-out-everywhere"), "Sign out everywhere".into(), false, ask(Asking::SignOutEverywhere)) }
+                { small_button("btn-danger", Some("delete-account"), "Delete account".into(), false, ask(Asking::DeleteAccount)) }
             </div>
             { match *asking {
                 Asking::Nothing => Html::default(),
-                Asking::SignOutOthers => confirm_box("confirm-sign-out-others",
+                Asking::SignOutOthers => confirm("confirm-sign-out-others",
                     "Sign out every other device? Their sessions end at once; this one stays signed in.",
                     "Sign out other devices", false),
-                Asking::SignOutEverywhere => confirm_box("confirm-sign-out-everywhere",
+                Asking::SignOutEverywhere => confirm("confirm-sign-out-everywhere",
                     "Sign out everywhere, this browser included? Every session of your account ends.",
                     "Sign out everywhere", true),
                 Asking::DeleteAccount => html! {
@@ -278,7 +271,7 @@ fn Account(props: &AccountProps) -> Html {
                                 if busy { <span class="spinner" aria-hidden="true"></span> }
                                 { "Delete my account" }
                             </button>
-                            <button class="btn btn-secondary btn-sm" type="button" onclick={cancel}>{ "Cancel" }</button>
+                            { small_button("btn-secondary", None, "Cancel".into(), false, cancel) }
                         </div>
                     </form>
                 },
@@ -378,18 +371,12 @@ fn Sessions(props: &SessionsProps) -> Html {
                                     <td data-label="Transport">{ s.transport.clone() }</td>
                                     <td>
                                         if s.current && *confirming {
-                                            <div class="confirm" role="group" aria-label="End this session" data-testid="confirm-end-current">
-                                                <p>{ "This is the session you are using: ending it signs you out here." }</p>
-                                                <div class="actions">
-                                                    <button class="btn btn-danger btn-sm" type="button" data-testid="confirm-yes"
-                                                        onclick={end_current.clone()}>{ "End it and sign out" }</button>
-                                                    <button class="btn btn-secondary btn-sm" type="button"
-                                                        onclick={keep_current.clone()}>{ "Cancel" }</button>
-                                                </div>
-                                            </div>
+                                            { confirm_box("confirm-end-current",
+                                                "This is the session you are using: ending it signs you out here.",
+                                                "End it and sign out", false, end_current.clone(), keep_current.clone()) }
                                         } else {
-                                            <button class="btn btn-danger btn-sm" type="button" data-testid="end-session"
-                                                onclick={end(s)}>{ ["End session on ", s.device.as_str()].concat() }</button>
+                                            { small_button("btn-danger", Some("end-session"),
+                                                ["End session on ", s.device.as_str()].concat().into(), false, end(s)) }
                                         }
                                     </td>
                                 </tr>
