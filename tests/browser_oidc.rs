@@ -191,3 +191,51 @@ async fn the_callback_shows_the_providers_error_and_offers_to_sign_in_again() {
     .await;
     assert!(m.text().contains("login_required"));
 }
+
+/// A discovery document this browser kept, as `discover` stores it: fetched at `at_ms`.
+fn keep_discovery(issuer: &str, at_ms: Option<f64>) {
+    let doc = format!(
+        r#"{{"issuer":"{issuer}","authorization_endpoint":"{issuer}/auth","token_endpoint":"{issuer}/token"}}"#
+    );
+    let record = match at_ms {
+        Some(at) => format!("{}\n{doc}", at as u64),
+        None => doc, // the format before the fetch time was kept
+    };
+    web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .set_item("yew-session.oidc-discovery", &record)
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_discovery_document_kept_less_than_a_day_ago_is_used_without_waiting_for_the_provider() {
+    // Nothing listens on port 9: every fetch of this issuer's document fails.
+    let issuer = "http://127.0.0.1:9/realms/r";
+    let day = 24.0 * 3600.0 * 1000.0;
+    let now = js_sys::Date::now();
+
+    // Kept an hour ago: used as it is, no fetch awaited, so no warning about the provider.
+    keep_discovery(issuer, Some(now - 3600.0 * 1000.0));
+    let (endpoints, warning) = oidc::discover(issuer).await.unwrap();
+    assert_eq!(endpoints.token, format!("{issuer}/token"));
+    assert_eq!(warning, None, "the kept document was used at once");
+
+    // Kept two days ago, or in the older record without a time: fetched first, and only because
+    // the provider cannot be reached, used with a warning saying so.
+    for at in [Some(now - 2.0 * day), None] {
+        keep_discovery(issuer, at);
+        let (endpoints, warning) = oidc::discover(issuer).await.unwrap();
+        assert_eq!(endpoints.authorization, format!("{issuer}/auth"));
+        let warning = warning.expect("the provider was asked first");
+        assert!(warning.contains("could not be reached"), "{warning}");
+    }
+
+    // Kept for another issuer: not this provider's.
+    keep_discovery("http://127.0.0.1:9/realms/other", Some(now));
+    let err = oidc::discover(issuer).await.unwrap_err();
+    assert!(err.contains("could not be reached"), "{err}");
+    storage::clear_all();
+}

@@ -11,9 +11,15 @@ use crate::session::ports::{Area, HttpRequest, KeyValueStore, Method, Transport}
 use super::storage::WebStorage;
 use super::transport::FetchTransport;
 
-/// localStorage key of the last discovery document that was usable (not secret): the text as
-/// the provider sent it, read again by the same parser.
+/// localStorage key of the last discovery document that was usable (not secret): when it was
+/// fetched (ms since the epoch), a newline, and the text as the provider sent it, read again by
+/// the same parser.
 const DISCOVERY_KEY: &str = "yew-session.oidc-discovery";
+
+/// How long a kept discovery document is used at once, without waiting for the provider: the
+/// start-up then has no round trip to the provider before the first page (it is fetched again
+/// in the background for the next load). Providers change endpoints rarely; a day bounds it.
+const DISCOVERY_FRESH_MS: f64 = 24.0 * 3600.0 * 1000.0;
 
 fn crypto() -> Result<web_sys::Crypto, String> {
     web_sys::window()
@@ -68,26 +74,52 @@ pub fn go(url: &str) {
     }
 }
 
-/// The provider's endpoints: its discovery document, else the last usable one this browser
-/// saw for the same issuer (and why the fetch failed, as a warning); the error is a sentence
-/// for the sign-in page.
+/// The provider's endpoints: the document this browser kept from the provider less than a day
+/// ago, at once (and fetched again in the background for the next load); else its discovery
+/// document, else the last usable one this browser saw for the same issuer, however old (and why
+/// the fetch failed, as a warning). The error is a sentence for the sign-in page.
 pub async fn discover(issuer: &str) -> Result<(Endpoints, Option<String>), String> {
-    let fetched = fetch_discovery(issuer).await;
-    match fetched {
-        Ok((endpoints, text)) => {
-            WebStorage.set(Area::Local, DISCOVERY_KEY, &text);
-            Ok((endpoints, None))
-        }
-        Err(why) => {
-            let kept = WebStorage
-                .get(Area::Local, DISCOVERY_KEY)
-                .and_then(|t| oidc::parse_discovery(&t, issuer).ok());
-            match kept {
-                Some(e) => Ok((e, Some(why))),
-                None => Err(why),
-            }
+    let kept = WebStorage
+        .get(Area::Local, DISCOVERY_KEY)
+        .and_then(|record| {
+            // A record of an older version is the text alone: its age is unknown.
+            let (at, text) = match record.split_once('\n') {
+                Some((at, text)) => (at.parse::<u64>().ok(), text.to_owned()),
+                None => (None, record),
+            };
+            let endpoints = oidc::parse_discovery(&text, issuer).ok()?;
+            Some((at, endpoints))
+        });
+    let now = js_sys::Date::now();
+    if let Some((Some(at), endpoints)) = &kept {
+        if now - (*at as f64) < DISCOVERY_FRESH_MS {
+            let issuer = issuer.to_owned();
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = fetch_and_keep(&issuer).await;
+            });
+            return Ok((endpoints.clone(), None));
         }
     }
+    match fetch_and_keep(issuer).await {
+        Ok(endpoints) => Ok((endpoints, None)),
+        Err(why) => match kept {
+            Some((_, endpoints)) => Ok((endpoints, Some(why))),
+            None => Err(why),
+        },
+    }
+}
+
+/// Fetches the discovery document and keeps it when usable.
+async fn fetch_and_keep(issuer: &str) -> Result<Endpoints, String> {
+    let (endpoints, text) = fetch_discovery(issuer).await?;
+    let record = [whole_ms(js_sys::Date::now()), "\n".into(), text].concat();
+    WebStorage.set(Area::Local, DISCOVERY_KEY, &record);
+    Ok(endpoints)
+}
+
+/// Milliseconds as an integer's digits (no float printing in the wasm).
+fn whole_ms(ms: f64) -> String {
+    (ms.max(0.0) as u64).to_string()
 }
 
 async fn fetch_discovery(issuer: &str) -> Result<(Endpoints, String), String> {
