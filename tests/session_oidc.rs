@@ -273,6 +273,33 @@ fn a_refreshed_id_token_naming_another_user_ends_the_session() {
 }
 
 #[test]
+fn a_refreshed_id_token_with_another_nonce_is_dropped_and_the_session_kept() {
+    let w = World::new(Flavor::Provider);
+    let tab = w.open_tab(oidc_config());
+    w.oidc_login(&tab, "ann", true);
+    let signed_in = stored(&tab, Area::Local).unwrap().id_token.unwrap();
+    // The provider repeats the sign-in's nonce (as oidc-provider does): the new ID token is
+    // taken.
+    w.advance(61_000.0);
+    let repeated = stored(&tab, Area::Local).unwrap().id_token.unwrap();
+    assert_ne!(
+        repeated, signed_in,
+        "a refreshed ID token with the sign-in's nonce is kept"
+    );
+    // Another nonce (Core 12.2 forbids it): that ID token is not taken, the session goes on.
+    w.provider().refreshed_nonce = Some("not-the-sign-ins".into());
+    let refreshes = w.provider().refreshed;
+    w.advance(61_000.0);
+    assert!(w.provider().refreshed > refreshes, "refreshed meanwhile");
+    assert_eq!(tab.engine.status(), SessionStatus::SignedIn);
+    assert_eq!(
+        stored(&tab, Area::Local).unwrap().id_token.unwrap(),
+        repeated,
+        "the refused ID token is dropped; the last good one stays the end-session hint"
+    );
+}
+
+#[test]
 fn signing_out_revokes_the_refresh_token_and_gives_the_end_session_url() {
     let w = World::new(Flavor::Provider);
     let a = w.open_tab(oidc_config());

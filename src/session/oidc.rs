@@ -441,6 +441,9 @@ pub struct Expect<'a> {
     pub client_id: &'a str,
     /// The nonce sent (sign-in); `None` on refresh, where the token need not carry one.
     pub nonce: Option<&'a str>,
+    /// On refresh: the sign-in's nonce, which a refreshed ID token that carries a nonce must
+    /// repeat (OpenID Connect Core 12.2).
+    pub sign_in_nonce: Option<&'a str>,
     /// On refresh: the subject of the session (OpenID Connect Core 12.2: must not change).
     pub sub: Option<&'a str>,
 }
@@ -462,7 +465,7 @@ fn claim_refused(why: &str) -> IdTokenRefused {
 }
 
 /// Checks an ID token's claims (OpenID Connect Core 3.1.3.7 items 2-4, 9, 10, 11; 12.2 on
-/// refresh) at `provider_now` (our estimate of the provider's clock, ms).
+/// refresh: the same `sub`, and the sign-in's `nonce` if it carries one) at `provider_now` (our estimate of the provider's clock, ms).
 pub fn check_id_token(t: &IdToken, e: &Expect, provider_now: f64) -> Result<(), IdTokenRefused> {
     let c = &t.claims;
     let s = |n: &str| c.get(n).and_then(Value::as_str);
@@ -500,6 +503,13 @@ pub fn check_id_token(t: &IdToken, e: &Expect, provider_now: f64) -> Result<(), 
         if s("nonce") != Some(nonce) {
             return Err(claim_refused(
                 "the ID token's nonce is not this sign-in's (replayed?)",
+            ));
+        }
+    }
+    if let (Some(was), Some(now)) = (e.sign_in_nonce, s("nonce")) {
+        if was != now {
+            return Err(claim_refused(
+                "the refreshed ID token's nonce is not the sign-in's",
             ));
         }
     }

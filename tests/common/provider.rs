@@ -47,6 +47,9 @@ pub fn oidc_config() -> AppConfig {
 
 struct Grant {
     sub: String,
+    /// The sign-in's nonce: oidc-provider repeats it in every refreshed ID token (the e2e's
+    /// `oidc_provider` test checks the real one).
+    nonce: String,
     revoked: bool,
     /// Why, for the failure messages.
     why: &'static str,
@@ -70,6 +73,8 @@ pub struct FakeProvider {
     pub id_token_on_refresh: bool,
     /// The subject the next refreshed ID token names (a provider gone wrong), when set.
     pub refreshed_sub: Option<String>,
+    /// The nonce refreshed ID tokens carry instead of the sign-in's (a provider gone wrong).
+    pub refreshed_nonce: Option<String>,
     grants: Vec<Grant>,
     refresh: HashMap<String, (usize, bool)>,
     access: HashMap<String, (usize, f64)>,
@@ -111,6 +116,7 @@ impl FakeProvider {
             rotate: true,
             id_token_on_refresh: true,
             refreshed_sub: None,
+            refreshed_nonce: None,
             grants: Vec::new(),
             refresh: HashMap::new(),
             access: HashMap::new(),
@@ -138,6 +144,7 @@ impl FakeProvider {
         assert_eq!(get("code_challenge_method"), "S256");
         self.grants.push(Grant {
             sub: sub.into(),
+            nonce: get("nonce"),
             revoked: false,
             why: "",
         });
@@ -292,7 +299,11 @@ impl FakeProvider {
                     if let Some(sub) = self.refreshed_sub.clone() {
                         self.grants[grant].sub = sub;
                     }
-                    self.id_token(grant, None)
+                    let nonce = self
+                        .refreshed_nonce
+                        .clone()
+                        .unwrap_or_else(|| self.grants[grant].nonce.clone());
+                    self.id_token(grant, Some(&nonce))
                 });
                 self.tokens(grant, refresh, id)
             }

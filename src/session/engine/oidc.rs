@@ -68,9 +68,14 @@ impl Inner {
             oidc::refresh_body(&refresh_token, &self.cfg.client_id),
         );
         let sent = self.send_refresh_request(req).await?;
-        let (sub, offset) = {
+        let (sub, sign_in_nonce, offset) = {
             let st = self.st.borrow();
-            (st.token().map(|t| t.user.id.clone()), st.clock_offset)
+            let token = st.token();
+            let nonce = token
+                .and_then(|t| t.id_token.as_deref())
+                .and_then(|raw| oidc::read_id_token(raw).ok())
+                .and_then(|t| t.claims.get("nonce")?.as_str().map(str::to_owned));
+            (token.map(|t| t.user.id.clone()), nonce, st.clock_offset)
         };
         let provider_now = sent.date.unwrap_or(sent.received_at + offset);
         let answer = oidc::parse_token_answer(&sent.resp.body).map_err(|_| FailureKind::Decode)?;
@@ -91,6 +96,7 @@ impl Inner {
                 issuer: &self.cfg.issuer,
                 client_id: &self.cfg.client_id,
                 nonce: None,
+                sign_in_nonce: sign_in_nonce.as_deref(),
                 sub: sub.as_deref(),
             };
             match oidc::check_id_token(&t, &expect, provider_now) {
@@ -281,6 +287,7 @@ impl Engine {
             issuer: &cfg.issuer,
             client_id: &cfg.client_id,
             nonce: Some(&p.nonce),
+            sign_in_nonce: None,
             sub: None,
         };
         oidc::check_id_token(&id, &expect, received_at + offset)

@@ -25,6 +25,7 @@ fn check(claims: Value, nonce: Option<&str>, sub: Option<&str>) -> Result<(), St
         issuer: ISS,
         client_id: "app",
         nonce,
+        sign_in_nonce: None,
         sub,
     };
     check_id_token(&t, &e, NOW).map_err(|r| r.to_string())
@@ -84,6 +85,33 @@ fn a_good_id_token_passes_and_each_broken_claim_is_refused_with_its_reason() {
     ] {
         assert!(read_id_token(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn a_refreshed_id_token_that_carries_a_nonce_must_carry_the_sign_ins() {
+    let refreshed = |claims: Value, sign_in_nonce: Option<&str>| {
+        let t = read_id_token(&jwt(&claims)).unwrap();
+        let e = Expect {
+            issuer: ISS,
+            client_id: "app",
+            nonce: None,
+            sign_in_nonce,
+            sub: Some("ann"),
+        };
+        check_id_token(&t, &e, NOW).map_err(|r| r.to_string())
+    };
+    // The sign-in's nonce repeated (oidc-provider, Keycloak), or none at all: fine.
+    assert_eq!(refreshed(good(), Some("n1")), Ok(()));
+    let mut no_nonce = good();
+    no_nonce.as_object_mut().unwrap().remove("nonce");
+    assert_eq!(refreshed(no_nonce, Some("n1")), Ok(()));
+    // Another nonce: refused (Core 12.2).
+    let mut other = good();
+    other["nonce"] = json!("n2");
+    let e = refreshed(other.clone(), Some("n1")).unwrap_err();
+    assert!(e.contains("nonce is not the sign-in's"), "{e}");
+    // Nothing to compare with (the session's ID token had none): not refused for it.
+    assert_eq!(refreshed(other, None), Ok(()));
 }
 
 #[test]
