@@ -7,13 +7,9 @@
 
 mod browser_support;
 
-use std::rc::Rc;
-
+use browser_support::app::{fake_fetch, go, window, Mounted};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
-use web_sys::{Element, HtmlInputElement};
-use yew::AppHandle;
-use yew_session::app::{AppWithConfig, AppWithConfigProps};
 use yew_session::browser::storage;
 use yew_session::config::{AppConfig, StorageMode};
 use yew_session::session::persist::keys;
@@ -122,17 +118,6 @@ return [fake, state];
 
 /// One mounted app (a tab); the first one of a page installs the fake server, and restores
 /// `fetch` and clears storage when dropped.
-struct Mounted {
-    root: Element,
-    app: Option<AppHandle<AppWithConfig>>,
-    state: JsValue,
-    original_fetch: Option<JsValue>,
-}
-
-fn window() -> web_sys::Window {
-    web_sys::window().unwrap()
-}
-
 impl Mounted {
     /// Mounts the app at `path` in cookie mode, this browser signed in as alice (the fake's
     /// cookie and, as after a real sign-in, the token-free profile hint in storage).
@@ -143,14 +128,13 @@ impl Mounted {
     /// Like [`Mounted::at`] in `mode`, the app's root `width_px` wide when given.
     fn with(path: &str, mode: StorageMode, width_px: Option<u32>) -> Mounted {
         storage::clear_all();
-        let w = window();
         let hint = UserInfo {
             id: "1".into(),
             username: "alice".into(),
             email: String::new(),
             roles: vec![],
         };
-        let local = w.local_storage().unwrap().unwrap();
+        let local = web_sys::window().unwrap().local_storage().unwrap().unwrap();
         local
             .set_item(keys::PROFILE, &serde_json::to_string(&hint).unwrap())
             .unwrap();
@@ -166,114 +150,18 @@ impl Mounted {
             .concat();
             local.set_item(keys::USER, &user).unwrap();
         }
-        w.history()
-            .unwrap()
-            .replace_state_with_url(&JsValue::NULL, "", Some(path))
-            .unwrap();
-        let original_fetch = js_sys::Reflect::get(&w, &"fetch".into()).unwrap();
-        let factory = js_sys::Function::new_with_args("initial", FAKE_SERVER);
-        let pair: js_sys::Array = factory
-            .call1(&JsValue::NULL, &"alice".into())
-            .unwrap()
-            .into();
-        js_sys::Reflect::set(&w, &"fetch".into(), &pair.get(0)).unwrap();
+        go(path);
+        let (state, original) = fake_fetch(FAKE_SERVER, &"alice".into());
         let config = AppConfig {
             storage_mode: mode,
             ..AppConfig::default()
         };
-        let mut m = Self::mount(config, pair.get(1), width_px);
-        m.original_fetch = Some(original_fetch);
-        m
+        Mounted::mount(config, state, Some(Some(original)), width_px)
     }
 
     /// Another tab of the same browser on the same fake server (mounted at the current path).
     fn another_tab(&self) -> Mounted {
-        Self::mount(AppConfig::default(), self.state.clone(), None)
-    }
-
-    fn mount(config: AppConfig, state: JsValue, width_px: Option<u32>) -> Mounted {
-        let document = window().document().unwrap();
-        let root = document.create_element("div").unwrap();
-        if let Some(px) = width_px {
-            let style = ["width: ", &px.to_string(), "px"].concat();
-            root.set_attribute("style", &style).unwrap();
-        }
-        document.body().unwrap().append_child(&root).unwrap();
-        let props = AppWithConfigProps {
-            config: Rc::new(config),
-        };
-        let app = yew::Renderer::<AppWithConfig>::with_root_and_props(root.clone(), props).render();
-        Mounted {
-            root,
-            app: Some(app),
-            state,
-            original_fetch: None,
-        }
-    }
-
-    fn text(&self) -> String {
-        self.root.text_content().unwrap_or_default()
-    }
-
-    fn find(&self, selector: &str) -> Option<Element> {
-        self.root.query_selector(selector).unwrap()
-    }
-
-    fn text_of(&self, selector: &str) -> String {
-        self.find(selector)
-            .and_then(|e| e.text_content())
-            .unwrap_or_default()
-    }
-
-    fn path(&self) -> String {
-        let loc = window().location();
-        [loc.pathname().unwrap(), loc.search().unwrap()].concat()
-    }
-
-    fn counter(&self, name: &str) -> f64 {
-        js_sys::Reflect::get(&self.state, &name.into())
-            .unwrap()
-            .as_f64()
-            .unwrap()
-    }
-
-    fn array(&self, name: &str) -> js_sys::Array {
-        js_sys::Reflect::get(&self.state, &name.into())
-            .unwrap()
-            .dyn_into()
-            .unwrap()
-    }
-
-    /// Waits (flushing yew, 10 ms steps, at most 3 s) until `cond` holds; panics with `what`.
-    async fn until(&self, what: &str, cond: impl Fn(&Mounted) -> bool) {
-        for _ in 0..300 {
-            yew::scheduler::flush().await;
-            if cond(self) {
-                return;
-            }
-            gloo_timers::future::TimeoutFuture::new(10).await;
-        }
-        panic!(
-            "timed out waiting for {what}; path {}; page: {}",
-            self.path(),
-            self.text()
-        );
-    }
-
-    /// Lets the app run for `ms` (for "nothing happens" checks).
-    async fn idle(&self, ms: u32) {
-        yew::scheduler::flush().await;
-        gloo_timers::future::TimeoutFuture::new(ms).await;
-        yew::scheduler::flush().await;
-    }
-
-    /// Types into an input the way a person does (value + input event).
-    fn type_into(&self, selector: &str, value: &str) {
-        let input: HtmlInputElement = self.find(selector).expect(selector).dyn_into().unwrap();
-        input.set_value(value);
-        let ev = web_sys::InputEvent::new("input").unwrap();
-        ev.init_event_with_bubbles("input", true);
-        input.dispatch_event(&ev).unwrap();
+        Mounted::mount(AppConfig::default(), self.state.clone(), None, None)
     }
 
     fn submit(&self, selector: &str) {
@@ -321,19 +209,6 @@ impl Mounted {
             m.find("[data-testid=password-form]").is_some()
         })
         .await;
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if let Some(app) = self.app.take() {
-            app.destroy();
-        }
-        self.root.remove();
-        if let Some(original) = &self.original_fetch {
-            js_sys::Reflect::set(&window(), &"fetch".into(), original).unwrap();
-            storage::clear_all();
-        }
     }
 }
 

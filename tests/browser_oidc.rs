@@ -4,13 +4,11 @@
 //! No network: nothing here calls the provider (the e2e tests do, against the real one).
 #![cfg(target_arch = "wasm32")]
 
-use std::rc::Rc;
+mod browser_support;
 
+use browser_support::app::{go, Mounted};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-use web_sys::Element;
-use yew::AppHandle;
-use yew_session::app::{AppWithConfig, AppWithConfigProps};
 use yew_session::browser::{oidc, storage};
 use yew_session::config::{AppConfig, Backend, StorageMode, TokenHeader};
 use yew_session::session::oidc::{b64url, Endpoints};
@@ -62,60 +60,11 @@ fn config(discovered: bool) -> AppConfig {
     }
 }
 
-struct Mounted {
-    root: Element,
-    app: Option<AppHandle<AppWithConfig>>,
-}
-
 impl Mounted {
     fn at(path: &str, cfg: AppConfig) -> Mounted {
         storage::clear_all();
-        let window = web_sys::window().unwrap();
-        window
-            .history()
-            .unwrap()
-            .replace_state_with_url(&JsValue::NULL, "", Some(path))
-            .unwrap();
-        let document = window.document().unwrap();
-        let root = document.create_element("div").unwrap();
-        document.body().unwrap().append_child(&root).unwrap();
-        let props = AppWithConfigProps {
-            config: Rc::new(cfg),
-        };
-        let app = yew::Renderer::<AppWithConfig>::with_root_and_props(root.clone(), props).render();
-        Mounted {
-            root,
-            app: Some(app),
-        }
-    }
-
-    fn find(&self, selector: &str) -> Option<Element> {
-        self.root.query_selector(selector).unwrap()
-    }
-
-    fn text(&self) -> String {
-        self.root.text_content().unwrap_or_default()
-    }
-
-    async fn until(&self, what: &str, cond: impl Fn(&Mounted) -> bool) {
-        for _ in 0..300 {
-            yew::scheduler::flush().await;
-            if cond(self) {
-                return;
-            }
-            gloo_timers::future::TimeoutFuture::new(10).await;
-        }
-        panic!("timed out waiting for {what}; page: {}", self.text());
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if let Some(app) = self.app.take() {
-            app.destroy();
-        }
-        self.root.remove();
-        storage::clear_all();
+        go(path);
+        Mounted::mount(cfg, JsValue::NULL, Some(None), None)
     }
 }
 

@@ -3,13 +3,12 @@
 //! driven like a person would: typing, submitting, following links.
 #![cfg(target_arch = "wasm32")]
 
-use std::rc::Rc;
+mod browser_support;
 
+use browser_support::app::{fake_fetch, go, Mounted};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
-use web_sys::{Element, HtmlInputElement};
-use yew::AppHandle;
-use yew_session::app::{AppWithConfig, AppWithConfigProps};
+use web_sys::Element;
 use yew_session::browser::storage;
 use yew_session::config::AppConfig;
 use yew_session::session::persist::keys;
@@ -87,13 +86,6 @@ return [fake, state];
 "#;
 
 /// One mounted app with its fake server; unmounts and restores `fetch` when dropped.
-struct Mounted {
-    root: Element,
-    app: Option<AppHandle<AppWithConfig>>,
-    state: JsValue,
-    original_fetch: JsValue,
-}
-
 impl Mounted {
     /// Mounts the app at `path`, with the fake server's cookie holding `session` (a username)
     /// and, as after a real sign-in in cookie mode, the (token-free) profile hint in storage.
@@ -114,75 +106,10 @@ impl Mounted {
                 .set_item(keys::PROFILE, &serde_json::to_string(&hint).unwrap())
                 .unwrap();
         }
-        window
-            .history()
-            .unwrap()
-            .replace_state_with_url(&JsValue::NULL, "", Some(path))
-            .unwrap();
-        let original_fetch = js_sys::Reflect::get(&window, &"fetch".into()).unwrap();
-        let factory = js_sys::Function::new_with_args("initial", FAKE_SERVER);
+        go(path);
         let initial = session.map(JsValue::from).unwrap_or(JsValue::NULL);
-        let pair: js_sys::Array = factory.call1(&JsValue::NULL, &initial).unwrap().into();
-        js_sys::Reflect::set(&window, &"fetch".into(), &pair.get(0)).unwrap();
-
-        let document = window.document().unwrap();
-        let root = document.create_element("div").unwrap();
-        document.body().unwrap().append_child(&root).unwrap();
-        let props = AppWithConfigProps {
-            config: Rc::new(AppConfig::default()),
-        };
-        let app = yew::Renderer::<AppWithConfig>::with_root_and_props(root.clone(), props).render();
-        Mounted {
-            root,
-            app: Some(app),
-            state: pair.get(1),
-            original_fetch,
-        }
-    }
-
-    fn text(&self) -> String {
-        self.root.text_content().unwrap_or_default()
-    }
-
-    fn find(&self, selector: &str) -> Option<Element> {
-        self.root.query_selector(selector).unwrap()
-    }
-
-    fn path(&self) -> String {
-        let loc = web_sys::window().unwrap().location();
-        format!("{}{}", loc.pathname().unwrap(), loc.search().unwrap())
-    }
-
-    fn counter(&self, name: &str) -> f64 {
-        js_sys::Reflect::get(&self.state, &name.into())
-            .unwrap()
-            .as_f64()
-            .unwrap()
-    }
-
-    /// Waits (flushing yew, 10 ms steps, at most 3 s) until `cond` holds; panics with `what`.
-    async fn until(&self, what: &str, cond: impl Fn(&Mounted) -> bool) {
-        for _ in 0..300 {
-            yew::scheduler::flush().await;
-            if cond(self) {
-                return;
-            }
-            gloo_timers::future::TimeoutFuture::new(10).await;
-        }
-        panic!(
-            "timed out waiting for {what}; path {}; page: {}",
-            self.path(),
-            self.text()
-        );
-    }
-
-    /// Types into an input the way a person does (value + input event).
-    fn type_into(&self, selector: &str, value: &str) {
-        let input: HtmlInputElement = self.find(selector).expect(selector).dyn_into().unwrap();
-        input.set_value(value);
-        let ev = web_sys::InputEvent::new("input").unwrap();
-        ev.init_event_with_bubbles("input", true);
-        input.dispatch_event(&ev).unwrap();
+        let (state, original) = fake_fetch(FAKE_SERVER, &initial);
+        Mounted::mount(AppConfig::default(), state, Some(Some(original)), None)
     }
 
     fn submit(&self) {
@@ -202,18 +129,6 @@ impl Mounted {
             .filter_map(|i| links.get(i))
             .filter_map(|n| n.dyn_into::<Element>().ok())
             .find(|e| e.text_content().unwrap_or_default().trim() == text)
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if let Some(app) = self.app.take() {
-            app.destroy();
-        }
-        self.root.remove();
-        let window = web_sys::window().unwrap();
-        js_sys::Reflect::set(&window, &"fetch".into(), &self.original_fetch).unwrap();
-        storage::clear_all();
     }
 }
 

@@ -3,6 +3,8 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(dead_code)]
 
+pub mod app;
+
 use futures::future::{select, Either};
 use wasm_bindgen::JsValue;
 
