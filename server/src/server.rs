@@ -138,6 +138,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     })?;
     let settings = Settings::from(&config);
     let state = AppState::new(settings, db.clone(), &secret);
+    // Backend-for-frontend mode (src/bff/): discovery at start, so a wrong issuer stops here.
+    if let Some(bff) = crate::bff::BffConfig::from_config(&config).map_err(StartError::Config)? {
+        let bff = crate::bff::Bff::start(bff, &secret, db.clone())
+            .await
+            .map_err(StartError::Config)?;
+        state.set_bff(bff).map_err(|e| StartError::Config(e.into()))?;
+    }
     if config.seed_demo {
         seed_demo(&state, &config.demo_password)
             .await
