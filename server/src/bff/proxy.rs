@@ -94,6 +94,7 @@ impl Bff {
             .ok_or("not under the prefix")?;
         let lower = rest.to_ascii_lowercase();
         if rest.is_empty()
+            || rest.starts_with('/')
             || rest.contains("//")
             || rest.contains('\\')
             || rest.contains('@')

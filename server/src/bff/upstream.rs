@@ -367,3 +367,86 @@ impl Upstream {
         Ok(IdClaims { user, raw: c })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn upstream() -> Upstream {
+        Upstream {
+            cfg: BffConfig {
+                issuer: "https://id.example".into(),
+                client_id: "app".into(),
+                client_secret: "s".into(),
+                scopes: "openid".into(),
+                apis: vec![],
+                origin: "https://app.example".into(),
+            },
+            discovery: Discovery {
+                issuer: "https://id.example".into(),
+                authorization_endpoint: "https://id.example/auth".into(),
+                token_endpoint: "https://id.example/token".into(),
+                revocation_endpoint: None,
+                end_session_endpoint: None,
+                code_challenge_methods_supported: None,
+                authorization_response_iss_parameter_supported: true,
+            },
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn jwt(header: Value, claims: Value) -> String {
+        let enc = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+        format!("{}.{}.sig", enc(&header), enc(&claims))
+    }
+
+    const NOW_MS: i64 = 1_800_000_000_000;
+
+    fn good() -> Value {
+        json!({"iss": "https://id.example", "aud": "app", "sub": "u1", "nonce": "n1",
+               "exp": NOW_MS / 1000 + 300, "iat": NOW_MS / 1000, "name": "U",
+               "realm_access": {"roles": ["ROLE_USER"]}})
+    }
+
+    #[test]
+    fn a_good_id_token_gives_the_user() {
+        let t = jwt(json!({"alg": "RS256"}), good());
+        let c = upstream().check_id_token(&t, Some("n1"), NOW_MS).unwrap();
+        assert_eq!(c.user.sub, "u1");
+        assert_eq!(c.user.roles, ["ROLE_USER"]);
+        assert_eq!(c.user.name.as_deref(), Some("U"));
+        let mut multi = good();
+        multi["aud"] = json!(["app", "api"]);
+        multi["azp"] = json!("app");
+        assert!(upstream()
+            .check_id_token(&jwt(json!({"alg": "ES256"}), multi), Some("n1"), NOW_MS)
+            .is_ok());
+    }
+
+    #[test]
+    fn each_claim_check_refuses_its_own_fault() {
+        let u = upstream();
+        let cases: Vec<(&str, Value, Value)> = vec![
+            ("alg none", json!({"alg": "none"}), good()),
+            ("iss", json!({"alg": "RS256"}), json!({"iss": "https://id.example/"})),
+            ("aud", json!({"alg": "RS256"}), json!({"aud": "other"})),
+            ("azp other", json!({"alg": "RS256"}), json!({"azp": "other"})),
+            ("several aud, no azp", json!({"alg": "RS256"}), json!({"aud": ["app", "api"]})),
+            ("nonce", json!({"alg": "RS256"}), json!({"nonce": "n2"})),
+            ("no nonce", json!({"alg": "RS256"}), json!({"nonce": null})),
+            ("expired", json!({"alg": "RS256"}), json!({"exp": NOW_MS / 1000 - 61})),
+            ("future iat", json!({"alg": "RS256"}), json!({"iat": NOW_MS / 1000 + 61})),
+            ("no sub", json!({"alg": "RS256"}), json!({"sub": ""})),
+        ];
+        for (what, header, patch) in cases {
+            let mut c = good();
+            for (k, v) in patch.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            let r = u.check_id_token(&jwt(header, c), Some("n1"), NOW_MS);
+            assert!(r.is_err(), "{what} was accepted");
+        }
+        assert!(u.check_id_token("a.b", Some("n1"), NOW_MS).is_err());
+    }
+}
