@@ -143,7 +143,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         let bff = crate::bff::Bff::start(bff, &secret, db.clone())
             .await
             .map_err(StartError::Config)?;
-        state.set_bff(bff).map_err(|e| StartError::Config(e.into()))?;
+        state
+            .set_bff(bff)
+            .map_err(|e| StartError::Config(e.into()))?;
     }
     if config.seed_demo {
         seed_demo(&state, &config.demo_password)

@@ -176,6 +176,9 @@ impl AppState {
     /// Turns on the backend-for-frontend mode: call before [`crate::app`] builds the router
     /// (its routes are added only when this is set). A second call is refused.
     pub fn set_bff(&self, bff: Arc<crate::bff::Bff>) -> Result<(), &'static str> {
-        self.0.bff.set(bff).map_err(|_| "the BFF mode was set already")
+        self.0
+            .bff
+            .set(bff)
+            .map_err(|_| "the BFF mode was set already")
     }
 }

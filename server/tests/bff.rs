@@ -103,8 +103,18 @@ impl Provider {
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new("node")
             .arg(workspace().join("e2e/oidc/provider.mjs"))
-            .args(["--port", &port.to_string(), "--api-port", &api_port.to_string()])
-            .args(["--origin", app_origin, "--access-ttl", &access_ttl_s.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--api-port",
+                &api_port.to_string(),
+            ])
+            .args([
+                "--origin",
+                app_origin,
+                "--access-ttl",
+                &access_ttl_s.to_string(),
+            ])
             .args(["--bff-client-secret", BFF_SECRET])
             .stdin(Stdio::null())
             .stdout(log.reopen().unwrap())
@@ -403,9 +413,21 @@ fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
     Some(&tag[i..j])
 }
 
-/// From `/api/bff/login` to the callback's answer: (the callback's response, where the app's
-/// login sent the browser). Signs in at the provider as `login` (any password).
-async fn sign_in_raw(app: &BffApp, p: &Provider, login: &str, return_to: &str) -> (Resp, String) {
+/// What one sign-in went through.
+struct SignIn {
+    /// The callback's answer.
+    callback: Resp,
+    /// Where `/api/bff/login` sent the browser (the authorization request).
+    auth_url: String,
+    /// The callback's path and query, as the provider redirected to it.
+    callback_path: String,
+    /// The binding cookie (`__Host-bff-login=<v>`).
+    binding: String,
+}
+
+/// From `/api/bff/login` to the callback's answer, signing in at the provider as `login` (any
+/// password).
+async fn sign_in_raw(app: &BffApp, p: &Provider, login: &str, return_to: &str) -> SignIn {
     let start = app
         .get(&format!("/api/bff/login?return={return_to}"), "")
         .await;
@@ -426,11 +448,20 @@ async fn sign_in_raw(app: &BffApp, p: &Provider, login: &str, return_to: &str) -
         let status = r.status().as_u16();
         if (300..400).contains(&status) {
             let loc = r.headers()["location"].to_str().unwrap().to_owned();
-            let next = url::Url::parse(&url).unwrap().join(&loc).unwrap().to_string();
+            let next = url::Url::parse(&url)
+                .unwrap()
+                .join(&loc)
+                .unwrap()
+                .to_string();
             if next.starts_with(&app.origin) {
-                let path = &next[app.origin.len()..];
-                let cb = app.get(path, &binding).await;
-                return (cb, auth_url);
+                let path = next[app.origin.len()..].to_owned();
+                let callback = app.get(&path, &binding).await;
+                return SignIn {
+                    callback,
+                    auth_url,
+                    callback_path: path,
+                    binding,
+                };
             }
             url = next;
             continue;
@@ -451,7 +482,11 @@ async fn sign_in_raw(app: &BffApp, p: &Provider, login: &str, return_to: &str) -
                 fields.push((name.to_owned(), value));
             }
         }
-        url = url::Url::parse(&url).unwrap().join(action).unwrap().to_string();
+        url = url::Url::parse(&url)
+            .unwrap()
+            .join(action)
+            .unwrap()
+            .to_string();
         method_post = Some(fields);
     }
     panic!("the provider never sent the browser back to the app");
@@ -459,7 +494,7 @@ async fn sign_in_raw(app: &BffApp, p: &Provider, login: &str, return_to: &str) -
 
 /// Signs in and returns the session cookie (`__Host-bff=<value>`), checking the redirect back.
 async fn sign_in(app: &BffApp, p: &Provider, login: &str) -> String {
-    let (cb, _) = sign_in_raw(app, p, login, "/profile").await;
+    let cb = sign_in_raw(app, p, login, "/profile").await.callback;
     assert_eq!(cb.status, StatusCode::SEE_OTHER, "{}", cb.text());
     assert_eq!(cb.header("location").as_deref(), Some("/profile"));
     name_value(&cookie_named(&cb, "__Host-bff").expect("session cookie"))
@@ -497,7 +532,11 @@ async fn sign_in_sets_only_the_host_cookie_and_no_token_reaches_the_browser(b: B
     let origin = app_origin();
     let p = Provider::start(&origin, 60).await;
     let app = BffApp::new(&b, &p, &origin).await;
-    let (cb, auth_url) = sign_in_raw(&app, &p, "alice", "/profile?tab=1").await;
+    let SignIn {
+        callback: cb,
+        auth_url,
+        ..
+    } = sign_in_raw(&app, &p, "alice", "/profile?tab=1").await;
     assert_eq!(cb.status, StatusCode::SEE_OTHER, "{}", cb.text());
     assert_eq!(cb.header("location").as_deref(), Some("/profile?tab=1"));
     // The authorization request: code flow, PKCE S256, state, nonce, the configured client.
@@ -517,7 +556,13 @@ async fn sign_in_sets_only_the_host_cookie_and_no_token_reaches_the_browser(b: B
     attrs.sort();
     assert_eq!(
         attrs,
-        ["HttpOnly", "Max-Age=604800", "Path=/", "SameSite=Strict", "Secure"],
+        [
+            "HttpOnly",
+            "Max-Age=604800",
+            "Path=/",
+            "SameSite=Strict",
+            "Secure"
+        ],
         "{c}"
     );
     assert!(cookie_named(&cb, "__Host-bff-login")
@@ -537,7 +582,10 @@ async fn sign_in_sets_only_the_host_cookie_and_no_token_reaches_the_browser(b: B
         .map(|c| rows[0].try_get::<String, _>(*c).unwrap())
         .collect::<Vec<_>>()
         .join("|");
-    assert!(!leaks(&raw, &stored_tokens), "plaintext token in the database: {raw}");
+    assert!(
+        !leaks(&raw, &stored_tokens),
+        "plaintext token in the database: {raw}"
+    );
     // Nor merely encoded: the sealed blob, base64url-decoded, does not hold them either.
     let sealed: String = rows[0].try_get("sealed").unwrap();
     let decoded = base64::Engine::decode(
@@ -549,7 +597,10 @@ async fn sign_in_sets_only_the_host_cookie_and_no_token_reaches_the_browser(b: B
         !leaks(&String::from_utf8_lossy(&decoded), &stored_tokens),
         "the sealed blob is not encrypted"
     );
-    assert!(!raw.contains(cookie.strip_prefix("__Host-bff=").unwrap()), "cookie value stored");
+    assert!(
+        !raw.contains(cookie.strip_prefix("__Host-bff=").unwrap()),
+        "cookie value stored"
+    );
     let session = app.get("/api/bff/session", &cookie).await;
     assert_eq!(session.status, 200, "{}", session.text());
     let v = session.json();
@@ -574,7 +625,11 @@ async fn sign_in_sets_only_the_host_cookie_and_no_token_reaches_the_browser(b: B
     assert_eq!(none.status, 401);
     assert_eq!(none.json()["code"], "bff_no_session");
     // An open redirect is refused before anything starts.
-    for bad in ["//evil.example/x", "https://evil.example/", "/%5cevil.example"] {
+    for bad in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/%5cevil.example",
+    ] {
         let r = app.get(&format!("/api/bff/login?return={bad}"), "").await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
@@ -618,7 +673,11 @@ async fn proxied_calls_carry_the_upstream_token_and_only_to_the_allowlist(b: Bac
     }
     let r = app.get("/api/other/user", &cookie).await;
     assert_eq!(r.status, 404, "an unconfigured prefix is no destination");
-    assert_eq!(p.stats().await["api"]["ok"], 1, "no refused path reached the API");
+    assert_eq!(
+        p.stats().await["api"]["ok"],
+        1,
+        "no refused path reached the API"
+    );
     // A state-changing proxied request needs the custom header; with it, it is passed on.
     let bare = app
         .call(
@@ -634,13 +693,22 @@ async fn proxied_calls_carry_the_upstream_token_and_only_to_the_allowlist(b: Bac
         .call(
             "POST",
             "/api/res/user",
-            &[("cookie", &cookie), ("x-csrf", "1"), ("origin", "http://evil.example")],
+            &[
+                ("cookie", &cookie),
+                ("x-csrf", "1"),
+                ("origin", "http://evil.example"),
+            ],
             Body::from("{}"),
         )
         .await;
     assert_eq!(cross.status, 403, "another origin, even with the header");
     let ok = app.post("/api/res/user", &cookie).await;
-    assert_eq!(ok.status, 404, "reached the resource server (GET only): {}", ok.text());
+    assert_eq!(
+        ok.status,
+        404,
+        "reached the resource server (GET only): {}",
+        ok.text()
+    );
     assert_eq!(ok.json()["message"], "Not found");
 }
 
@@ -730,13 +798,19 @@ async fn a_refused_refresh_ends_the_session(b: Backend) {
     let cookie = sign_in(&app, &p, "alice").await;
     let other = sign_in(&app, &p, "bob").await;
     let stored = app.stored(&cookie).await.unwrap();
-    p.revoke(stored.tokens.refresh_token.as_deref().unwrap()).await;
+    p.revoke(stored.tokens.refresh_token.as_deref().unwrap())
+        .await;
     app.advance_secs(61);
     let r = app.get(&format!("/api/{PREFIX}/user"), &cookie).await;
     assert_eq!(r.status, 401, "{}", r.text());
     assert_eq!(r.json()["code"], "bff_session_ended");
-    assert!(cookie_named(&r, "__Host-bff").unwrap().contains("Max-Age=0"));
-    assert!(app.stored(&cookie).await.is_none(), "the session row is gone");
+    assert!(cookie_named(&r, "__Host-bff")
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert!(
+        app.stored(&cookie).await.is_none(),
+        "the session row is gone"
+    );
     assert_eq!(app.session_rows().await, 1, "bob's session is untouched");
     assert_eq!(p.refreshes().await.get("invalid_grant"), Some(&1));
     let again = app.get("/api/bff/session", &cookie).await;
@@ -761,8 +835,14 @@ async fn a_provider_outage_is_503_and_keeps_the_session(b: Backend) {
         assert_eq!(r.status, 503, "{mode}: {}", r.text());
         assert_eq!(r.json()["code"], "bff_upstream_unavailable");
         assert!(r.header("retry-after").is_some());
-        assert!(cookie_named(&r, "__Host-bff").is_none(), "the cookie is kept");
-        assert!(app.stored(&cookie).await.is_some(), "{mode}: the session is kept");
+        assert!(
+            cookie_named(&r, "__Host-bff").is_none(),
+            "the cookie is kept"
+        );
+        assert!(
+            app.stored(&cookie).await.is_some(),
+            "{mode}: the session is kept"
+        );
     }
     p.fail(None).await;
     let r = app.get(&path, &cookie).await;
@@ -780,25 +860,47 @@ async fn logout_needs_the_csrf_header_revokes_and_clears_the_cookie(b: Backend) 
     let stored = app.stored(&cookie).await.unwrap();
     for headers in [
         vec![("cookie", cookie.as_str()), ("origin", origin.as_str())],
-        vec![("cookie", cookie.as_str()), ("x-csrf", "0"), ("origin", origin.as_str())],
-        vec![("cookie", cookie.as_str()), ("x-csrf", "1"), ("origin", "http://evil.example")],
+        vec![
+            ("cookie", cookie.as_str()),
+            ("x-csrf", "0"),
+            ("origin", origin.as_str()),
+        ],
+        vec![
+            ("cookie", cookie.as_str()),
+            ("x-csrf", "1"),
+            ("origin", "http://evil.example"),
+        ],
     ] {
-        let r = app.call("POST", "/api/bff/logout", &headers, Body::empty()).await;
+        let r = app
+            .call("POST", "/api/bff/logout", &headers, Body::empty())
+            .await;
         assert_eq!(r.status, 403, "{headers:?}: {}", r.text());
         assert_eq!(r.json()["code"], "bff_csrf");
     }
-    assert!(app.stored(&cookie).await.is_some(), "refused logouts changed nothing");
+    assert!(
+        app.stored(&cookie).await.is_some(),
+        "refused logouts changed nothing"
+    );
     let r = app.post("/api/bff/logout", &cookie).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["ended"], 1);
-    assert!(cookie_named(&r, "__Host-bff").unwrap().contains("Max-Age=0"));
-    assert!(!leaks(&everything(&r), &stored.tokens), "{}", everything(&r));
+    assert!(cookie_named(&r, "__Host-bff")
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert!(
+        !leaks(&everything(&r), &stored.tokens),
+        "{}",
+        everything(&r)
+    );
     assert_eq!(p.stats().await["revocations_ok"], 1);
     assert!(app.stored(&cookie).await.is_none());
     // The end-session URL is one the provider accepts (its confirmation page, not an error).
     let end = v["endSessionUrl"].as_str().unwrap();
-    assert!(end.starts_with(&format!("{}/session/end?", p.issuer())), "{end}");
+    assert!(
+        end.starts_with(&format!("{}/session/end?", p.issuer())),
+        "{end}"
+    );
     let page = p.http.get(end).send().await.unwrap();
     assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
     // The refresh token is dead at the provider: a direct refresh is refused.
@@ -808,7 +910,10 @@ async fn logout_needs_the_csrf_header_revokes_and_clears_the_cookie(b: Backend) 
         .basic_auth(BFF_CLIENT_ID, Some(BFF_SECRET))
         .form(&[
             ("grant_type", "refresh_token"),
-            ("refresh_token", stored.tokens.refresh_token.as_deref().unwrap()),
+            (
+                "refresh_token",
+                stored.tokens.refresh_token.as_deref().unwrap(),
+            ),
         ])
         .send()
         .await
@@ -878,7 +983,11 @@ async fn callback_failures_redirect_with_a_reason_and_states_are_single_use(b: B
     // The right state in another browser (no binding cookie), or with a foreign issuer.
     for (cookie, iss, want) in [
         ("", None, "login_other_browser"),
-        (binding.as_str(), Some("http://evil.example"), "iss_mismatch"),
+        (
+            binding.as_str(),
+            Some("http://evil.example"),
+            "iss_mismatch",
+        ),
         (binding.as_str(), None, "iss_missing"),
     ] {
         let start = app.get("/api/bff/login", "").await;
@@ -890,17 +999,32 @@ async fn callback_failures_redirect_with_a_reason_and_states_are_single_use(b: B
             .unwrap()
             .1
             .into_owned();
-        let cookie = if cookie.is_empty() { String::new() } else { fresh_binding };
+        let cookie = if cookie.is_empty() {
+            String::new()
+        } else {
+            fresh_binding
+        };
         let iss = iss.map(|i| format!("&iss={i}")).unwrap_or_default();
         let r = app
-            .get(&format!("/api/bff/callback?code=x&state={state}{iss}"), &cookie)
+            .get(
+                &format!("/api/bff/callback?code=x&state={state}{iss}"),
+                &cookie,
+            )
             .await;
         assert_eq!(reason(&r), format!("/login?bff_error={want}"));
     }
     // A real callback replayed: the second is refused, and no second session appears.
-    let (cb, _) = sign_in_raw(&app, &p, "alice", "/").await;
-    assert_eq!(cb.status, StatusCode::SEE_OTHER);
+    let done = sign_in_raw(&app, &p, "alice", "/").await;
+    assert_eq!(done.callback.header("location").as_deref(), Some("/"));
     assert_eq!(app.session_rows().await, 1);
+    let replay = app.get(&done.callback_path, &done.binding).await;
+    assert_eq!(reason(&replay), "/login?bff_error=login_unknown");
+    assert_eq!(app.session_rows().await, 1);
+    assert_eq!(
+        p.stats().await["token"]["authorization_code"]["ok"],
+        1,
+        "the replayed code never reached the provider"
+    );
 }
 
 // ---- several instances on one PostgreSQL ---------------------------------------------------------

@@ -174,7 +174,9 @@ fn parse_origin(s: &str) -> Result<String, String> {
 /// `PREFIX=URL`.
 pub fn parse_upstream_api(spec: &str) -> Result<UpstreamApi, String> {
     let (prefix, url) = spec.trim().split_once('=').ok_or_else(|| {
-        format!("--upstream-api '{spec}' must be PREFIX=URL, e.g. orders=https://orders.internal/v1")
+        format!(
+            "--upstream-api '{spec}' must be PREFIX=URL, e.g. orders=https://orders.internal/v1"
+        )
     })?;
     let prefix = prefix.trim();
     let valid = !prefix.is_empty()
@@ -196,7 +198,9 @@ pub fn parse_upstream_api(spec: &str) -> Result<UpstreamApi, String> {
     }
     let base = check_http_url("--upstream-api", url.trim())?;
     if base.query().is_some() {
-        return Err(format!("--upstream-api '{spec}': the URL must have no query"));
+        return Err(format!(
+            "--upstream-api '{spec}': the URL must have no query"
+        ));
     }
     if base.cannot_be_a_base() {
         return Err(format!("--upstream-api '{spec}': not a base URL"));
@@ -267,14 +271,34 @@ mod tests {
         ];
         for (extra, needle) in [
             (&["--upstream-scopes", "profile"][..], "must include openid"),
-            (&["--upstream-api", "auth=https://a.example"][..], "reserved"),
-            (&["--upstream-api", "../x=https://a.example"][..], "prefix must be"),
-            (&["--upstream-api", "a=http://a.example"][..], "must be https"),
-            (&["--upstream-api", "a=https://u:p@a.example"][..], "credentials"),
-            (&["--upstream-api", "a=https://a.example/?q=1"][..], "no query"),
+            (
+                &["--upstream-api", "auth=https://a.example"][..],
+                "reserved",
+            ),
+            (
+                &["--upstream-api", "../x=https://a.example"][..],
+                "prefix must be",
+            ),
+            (
+                &["--upstream-api", "a=http://a.example"][..],
+                "must be https",
+            ),
+            (
+                &["--upstream-api", "a=https://u:p@a.example"][..],
+                "credentials",
+            ),
+            (
+                &["--upstream-api", "a=https://a.example/?q=1"][..],
+                "no query",
+            ),
             (&["--upstream-api", "a"][..], "PREFIX=URL"),
             (
-                &["--upstream-api", "a=https://a.example", "--upstream-api", "a=https://b.example"][..],
+                &[
+                    "--upstream-api",
+                    "a=https://a.example",
+                    "--upstream-api",
+                    "a=https://b.example",
+                ][..],
                 "twice",
             ),
         ] {
@@ -285,11 +309,21 @@ mod tests {
         }
         let e = parse_origin("https://app.example/path").unwrap_err();
         assert!(e.contains("must be an origin"), "{e}");
-        let e = parse(&["--upstream-issuer", "http://id.example", "--upstream-client-id", "a"])
-            .unwrap_err();
+        let e = parse(&[
+            "--upstream-issuer",
+            "http://id.example",
+            "--upstream-client-id",
+            "a",
+        ])
+        .unwrap_err();
         assert!(e.contains("must be https"), "{e}");
-        let e = parse(&["--upstream-issuer", "https://id.example", "--upstream-client-id", "a"])
-            .unwrap_err();
+        let e = parse(&[
+            "--upstream-issuer",
+            "https://id.example",
+            "--upstream-client-id",
+            "a",
+        ])
+        .unwrap_err();
         assert!(e.contains("--upstream-client-secret-file"), "{e}");
         let e = parse(&[
             "--upstream-issuer",

@@ -262,7 +262,10 @@ fn redirect(to: &str) -> Response {
 fn login_failed(reason: &str) -> Response {
     tracing::info!(reason, "bff sign-in failed");
     let mut res = redirect(&format!("/login?bff_error={reason}"));
-    add_cookie(&mut res, &host_cookie(LOGIN_COOKIE, "", SameSite::Lax, Some(0)));
+    add_cookie(
+        &mut res,
+        &host_cookie(LOGIN_COOKIE, "", SameSite::Lax, Some(0)),
+    );
     res
 }
 
@@ -294,15 +297,15 @@ async fn login(State(st): State<AppState>, Query(q): Query<LoginQuery>) -> Respo
     let now = st.now_ms();
     if let Err(e) = bff
         .store
-        .put_login(
-            &hash_id(&state),
-            &hash_id(&binding),
-            &verifier,
-            &nonce,
+        .put_login(store::NewLogin {
+            state_hash: &hash_id(&state),
+            binding_hash: &hash_id(&binding),
+            code_verifier: &verifier,
+            nonce: &nonce,
             return_to,
             now,
-            now + LOGIN_TTL_MS,
-        )
+            expires_at: now + LOGIN_TTL_MS,
+        })
         .await
     {
         return crate::ApiError::from(e).into_response();
@@ -310,7 +313,12 @@ async fn login(State(st): State<AppState>, Query(q): Query<LoginQuery>) -> Respo
     let mut res = redirect(&bff.upstream.authorization_url(&state, &nonce, &verifier));
     add_cookie(
         &mut res,
-        &host_cookie(LOGIN_COOKIE, &binding, SameSite::Lax, Some(LOGIN_TTL_MS / 1000)),
+        &host_cookie(
+            LOGIN_COOKIE,
+            &binding,
+            SameSite::Lax,
+            Some(LOGIN_TTL_MS / 1000),
+        ),
     );
     res
 }
@@ -332,7 +340,8 @@ async fn callback(
     let now = st.now_ms();
     // The sign-in is taken first whatever the answer: a state is good for one callback.
     let login = match &q.state {
-        Some(s) if !s.is_empty() && s.len() <= 128 => match bff.store.take_login(&hash_id(s)).await {
+        Some(s) if !s.is_empty() && s.len() <= 128 => match bff.store.take_login(&hash_id(s)).await
+        {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "bff sign-in lookup failed");
@@ -348,10 +357,14 @@ async fn callback(
         return login_failed(if safe { err } else { "provider_error" });
     }
     let Some(login) = login else {
-        return login_failed(if q.state.is_none() { "state_missing" } else { "login_unknown" });
+        return login_failed(if q.state.is_none() {
+            "state_missing"
+        } else {
+            "login_unknown"
+        });
     };
-    let bound = cookie_value(&headers, LOGIN_COOKIE)
-        .is_some_and(|b| hash_id(&b) == login.binding_hash);
+    let bound =
+        cookie_value(&headers, LOGIN_COOKIE).is_some_and(|b| hash_id(&b) == login.binding_hash);
     if !bound {
         return login_failed("login_other_browser");
     }
@@ -361,7 +374,11 @@ async fn callback(
     let issuer = &bff.upstream.config().issuer;
     match &q.iss {
         Some(iss) if iss != issuer => return login_failed("iss_mismatch"),
-        None if bff.upstream.discovery.authorization_response_iss_parameter_supported => {
+        None if bff
+            .upstream
+            .discovery
+            .authorization_response_iss_parameter_supported =>
+        {
             return login_failed("iss_missing")
         }
         _ => {}
@@ -430,7 +447,10 @@ async fn callback(
             Some(st.settings().refresh_ttl_ms / 1000),
         ),
     );
-    add_cookie(&mut res, &host_cookie(LOGIN_COOKIE, "", SameSite::Lax, Some(0)));
+    add_cookie(
+        &mut res,
+        &host_cookie(LOGIN_COOKIE, "", SameSite::Lax, Some(0)),
+    );
     res
 }
 
@@ -504,7 +524,11 @@ async fn logout(
             // credential nobody holds any more, but still a credential.
             let revoked = match &s.tokens.refresh_token {
                 Some(rt) => bff.upstream.revoke(rt, "refresh_token").await,
-                None => bff.upstream.revoke(&s.tokens.access_token, "access_token").await,
+                None => {
+                    bff.upstream
+                        .revoke(&s.tokens.access_token, "access_token")
+                        .await
+                }
             };
             match bff.store.delete_session(&s.id_hash).await {
                 Ok(true) => ended += 1,

@@ -37,7 +37,7 @@ pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Debug)]
 pub enum Refreshed {
     /// Tokens to use: ours, or another request's / instance's that refreshed first.
-    Fresh(SessionRow),
+    Fresh(Box<SessionRow>),
     /// The provider refused the refresh token (or the session is gone): the session is over.
     Ended,
     /// Try again later (provider or database unavailable); the session is kept.
@@ -87,7 +87,12 @@ impl Bff {
     /// The destination of `path` (raw, as received) under allowlist entry `api`, or why not.
     /// Refused: anything that is not plainly a path below the base (dot segments, encoded
     /// slashes, backslashes or dots, `//`, `@`, control characters).
-    pub fn destination(&self, api: usize, path: &str, query: Option<&str>) -> Result<url::Url, &'static str> {
+    pub fn destination(
+        &self,
+        api: usize,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<url::Url, &'static str> {
         let api = &self.upstream().config().apis[api];
         let rest = path
             .strip_prefix(&format!("/api/{}/", api.prefix))
@@ -98,7 +103,9 @@ impl Bff {
             || rest.contains("//")
             || rest.contains('\\')
             || rest.contains('@')
-            || ["%2e", "%2f", "%5c", "%40", "%00"].iter().any(|e| lower.contains(e))
+            || ["%2e", "%2f", "%5c", "%40", "%00"]
+                .iter()
+                .any(|e| lower.contains(e))
             || rest.split('/').any(|seg| seg == "." || seg == "..")
             || rest.bytes().any(|b| b.is_ascii_control() || b == b' ')
         {
@@ -205,7 +212,12 @@ impl Bff {
          access_expires_at = $2, access_issued_at = $3, refreshed_at = $3, \
          refresh_count = refresh_count + 1 WHERE id_hash = $4 AND version = $5";
 
-    async fn refresh_locked_pg(&self, id: &str, seen: i64, now: i64) -> Result<Refreshed, sqlx::Error> {
+    async fn refresh_locked_pg(
+        &self,
+        id: &str,
+        seen: i64,
+        now: i64,
+    ) -> Result<Refreshed, sqlx::Error> {
         let mut tx = self.store().db().pool().begin().await?;
         let row = sqlx::query(
             "SELECT id_hash, sub, claims, sealed, version, access_expires_at, access_issued_at, \
@@ -222,7 +234,7 @@ impl Bff {
         let s = self.store().open_row(&row)?;
         if s.version != seen {
             tx.commit().await?;
-            return Ok(Refreshed::Fresh(s));
+            return Ok(Refreshed::Fresh(Box::new(s)));
         }
         match self.call_provider(&s, now).await {
             Ok((tokens, expires_at)) => {
@@ -236,7 +248,9 @@ impl Bff {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok(Refreshed::Fresh(Self::refreshed_row(s, tokens, expires_at, now)))
+                Ok(Refreshed::Fresh(Box::new(Self::refreshed_row(
+                    s, tokens, expires_at, now,
+                ))))
             }
             Err(Refreshed::Ended) => {
                 sqlx::query("DELETE FROM bff_sessions WHERE id_hash = $1")
@@ -253,12 +267,17 @@ impl Bff {
         }
     }
 
-    async fn refresh_sqlite(&self, id: &str, seen: i64, now: i64) -> Result<Refreshed, sqlx::Error> {
+    async fn refresh_sqlite(
+        &self,
+        id: &str,
+        seen: i64,
+        now: i64,
+    ) -> Result<Refreshed, sqlx::Error> {
         let Some(s) = self.store().session(id, now).await? else {
             return Ok(Refreshed::Ended);
         };
         if s.version != seen {
-            return Ok(Refreshed::Fresh(s));
+            return Ok(Refreshed::Fresh(Box::new(s)));
         }
         match self.call_provider(&s, now).await {
             Ok((tokens, expires_at)) => {
@@ -281,11 +300,13 @@ impl Bff {
                     // the newest tokens the provider issued, but the row says otherwise; read it.
                     tracing::warn!("bff refresh: the session row changed under a refresh");
                     return Ok(match self.store().session(id, now).await? {
-                        Some(s) => Refreshed::Fresh(s),
+                        Some(s) => Refreshed::Fresh(Box::new(s)),
                         None => Refreshed::Ended,
                     });
                 }
-                Ok(Refreshed::Fresh(Self::refreshed_row(s, tokens, expires_at, now)))
+                Ok(Refreshed::Fresh(Box::new(Self::refreshed_row(
+                    s, tokens, expires_at, now,
+                ))))
             }
             Err(Refreshed::Ended) => {
                 self.store().delete_session(id).await?;
@@ -306,7 +327,11 @@ pub async fn handle(st: AppState, api: usize, req: Request) -> Response {
     let target = match bff.destination(api, parts.uri.path(), parts.uri.query()) {
         Ok(u) => u,
         Err(why) => {
-            tracing::info!(why, path = parts.uri.path(), "bff proxy destination refused");
+            tracing::info!(
+                why,
+                path = parts.uri.path(),
+                "bff proxy destination refused"
+            );
             return refusal(
                 StatusCode::BAD_REQUEST,
                 "This path is not a destination of the proxy.",
@@ -331,18 +356,19 @@ pub async fn handle(st: AppState, api: usize, req: Request) -> Response {
     let mut refreshed = false;
     if st.now_ms() >= s.refresh_due_at() {
         s = match bff.refresh(&s.id_hash, s.version, st.now_ms()).await {
-            Refreshed::Fresh(s) => s,
+            Refreshed::Fresh(s) => *s,
             other => return refresh_failed(other),
         };
         refreshed = true;
     }
-    let mut answer = match forward(&bff, &parts, &target, body.clone(), &s.tokens.access_token).await {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let mut answer =
+        match forward(&bff, &parts, &target, body.clone(), &s.tokens.access_token).await {
+            Ok(a) => a,
+            Err(res) => return res,
+        };
     if answer.0 == StatusCode::UNAUTHORIZED && !refreshed {
         s = match bff.refresh(&s.id_hash, s.version, st.now_ms()).await {
-            Refreshed::Fresh(s) => s,
+            Refreshed::Fresh(s) => *s,
             other => return refresh_failed(other),
         };
         answer = match forward(&bff, &parts, &target, body, &s.tokens.access_token).await {

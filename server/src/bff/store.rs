@@ -190,6 +190,25 @@ pub struct LoginRow {
     pub expires_at: i64,
 }
 
+/// A sign-in to store ([`Store::put_login`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewLogin<'a> {
+    /// Hash of `state`.
+    pub state_hash: &'a str,
+    /// Hash of the binding cookie's value.
+    pub binding_hash: &'a str,
+    /// PKCE verifier (sealed).
+    pub code_verifier: &'a str,
+    /// `nonce` (sealed).
+    pub nonce: &'a str,
+    /// Same-origin path to return to.
+    pub return_to: &'a str,
+    /// Now (ms).
+    pub now: i64,
+    /// Expiry (ms).
+    pub expires_at: i64,
+}
+
 #[derive(Serialize, Deserialize)]
 struct LoginSecrets {
     code_verifier: String,
@@ -227,16 +246,16 @@ impl Store {
     }
 
     /// Stores a sign-in under way (and drops the expired ones).
-    pub async fn put_login(
-        &self,
-        state_hash: &str,
-        binding_hash: &str,
-        code_verifier: &str,
-        nonce: &str,
-        return_to: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<(), sqlx::Error> {
+    pub async fn put_login(&self, l: NewLogin<'_>) -> Result<(), sqlx::Error> {
+        let NewLogin {
+            state_hash,
+            binding_hash,
+            code_verifier,
+            nonce,
+            return_to,
+            now,
+            expires_at,
+        } = l;
         let secrets = serde_json::to_vec(&LoginSecrets {
             code_verifier: code_verifier.to_owned(),
             nonce: nonce.to_owned(),
@@ -365,7 +384,11 @@ impl Store {
     }
 
     /// The live session of `id_hash` (an expired one is deleted and not returned).
-    pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRow>, sqlx::Error> {
+    pub async fn session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<SessionRow>, sqlx::Error> {
         let (pool, key) = (self.pool().clone(), id_hash.to_owned());
         let row = spawn(async move {
             sqlx::query(&format!(
@@ -426,7 +449,9 @@ pub(crate) async fn spawn<T: Send + 'static>(
     match tokio::spawn(work).await {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(sqlx::Error::Protocol(format!("database task ended early: {e}"))),
+        Err(e) => Err(sqlx::Error::Protocol(format!(
+            "database task ended early: {e}"
+        ))),
     }
 }
 
@@ -440,13 +465,27 @@ mod tests {
         let blob = s.seal(b"refresh-token-123", "bff_sessions:a");
         assert!(blob.starts_with("v1."));
         assert!(!blob.contains("refresh-token-123"));
-        assert_eq!(s.open(&blob, "bff_sessions:a").unwrap(), b"refresh-token-123");
+        assert_eq!(
+            s.open(&blob, "bff_sessions:a").unwrap(),
+            b"refresh-token-123"
+        );
         assert!(s.open(&blob, "bff_sessions:b").is_err(), "another row");
-        assert!(Sealer::new(&[8u8; 32]).open(&blob, "bff_sessions:a").is_err(), "another key");
+        assert!(
+            Sealer::new(&[8u8; 32])
+                .open(&blob, "bff_sessions:a")
+                .is_err(),
+            "another key"
+        );
         let mut bad = blob.clone().into_bytes();
         let n = bad.len() - 3;
         bad[n] = if bad[n] == b'A' { b'B' } else { b'A' };
-        assert!(s.open(std::str::from_utf8(&bad).unwrap(), "bff_sessions:a").is_err());
-        assert_ne!(s.seal(b"x", "c"), s.seal(b"x", "c"), "fresh nonce each time");
+        assert!(s
+            .open(std::str::from_utf8(&bad).unwrap(), "bff_sessions:a")
+            .is_err());
+        assert_ne!(
+            s.seal(b"x", "c"),
+            s.seal(b"x", "c"),
+            "fresh nonce each time"
+        );
     }
 }

@@ -124,9 +124,12 @@ impl Upstream {
         }
         check_http_url("authorization_endpoint", &discovery.authorization_endpoint)?;
         check_http_url("token_endpoint", &discovery.token_endpoint)?;
-        for e in [&discovery.revocation_endpoint, &discovery.end_session_endpoint]
-            .into_iter()
-            .flatten()
+        for e in [
+            &discovery.revocation_endpoint,
+            &discovery.end_session_endpoint,
+        ]
+        .into_iter()
+        .flatten()
         {
             check_http_url("discovery endpoint", e)?;
         }
@@ -307,7 +310,10 @@ impl Upstream {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or("unreadable header")?;
-        if header["alg"].as_str().is_none_or(|a| a.eq_ignore_ascii_case("none")) {
+        if header["alg"]
+            .as_str()
+            .is_none_or(|a| a.eq_ignore_ascii_case("none"))
+        {
             return Err("alg none".into());
         }
         let c: Value = URL_SAFE_NO_PAD
@@ -353,7 +359,12 @@ impl Upstream {
         let roles = c["roles"]
             .as_array()
             .or_else(|| c["realm_access"]["roles"].as_array())
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         let user = BffUser {
             sub: sub.to_owned(),
@@ -429,14 +440,34 @@ mod tests {
         let u = upstream();
         let cases: Vec<(&str, Value, Value)> = vec![
             ("alg none", json!({"alg": "none"}), good()),
-            ("iss", json!({"alg": "RS256"}), json!({"iss": "https://id.example/"})),
+            (
+                "iss",
+                json!({"alg": "RS256"}),
+                json!({"iss": "https://id.example/"}),
+            ),
             ("aud", json!({"alg": "RS256"}), json!({"aud": "other"})),
-            ("azp other", json!({"alg": "RS256"}), json!({"azp": "other"})),
-            ("several aud, no azp", json!({"alg": "RS256"}), json!({"aud": ["app", "api"]})),
+            (
+                "azp other",
+                json!({"alg": "RS256"}),
+                json!({"azp": "other"}),
+            ),
+            (
+                "several aud, no azp",
+                json!({"alg": "RS256"}),
+                json!({"aud": ["app", "api"]}),
+            ),
             ("nonce", json!({"alg": "RS256"}), json!({"nonce": "n2"})),
             ("no nonce", json!({"alg": "RS256"}), json!({"nonce": null})),
-            ("expired", json!({"alg": "RS256"}), json!({"exp": NOW_MS / 1000 - 61})),
-            ("future iat", json!({"alg": "RS256"}), json!({"iat": NOW_MS / 1000 + 61})),
+            (
+                "expired",
+                json!({"alg": "RS256"}),
+                json!({"exp": NOW_MS / 1000 - 61}),
+            ),
+            (
+                "future iat",
+                json!({"alg": "RS256"}),
+                json!({"iat": NOW_MS / 1000 + 61}),
+            ),
             ("no sub", json!({"alg": "RS256"}), json!({"sub": ""})),
         ];
         for (what, header, patch) in cases {
