@@ -1068,3 +1068,25 @@ async fn a_discovery_document_of_another_issuer_stops_the_start() {
     let e = Bff::start(cfg, &SECRET, db).await.unwrap_err();
     assert!(e.contains("compared exactly"), "{e}");
 }
+
+#[tokio::test]
+async fn without_the_upstream_flags_there_is_no_bff_route() {
+    let (url, _d) = fresh_database(&Backend::Sqlite).await;
+    let db = Db::connect(&url, 2).await.unwrap();
+    let state = AppState::new(Settings::default(), db, &SECRET);
+    let router = app(state);
+    for path in [
+        "/api/bff/login",
+        "/api/bff/session",
+        "/api/bff/callback?state=x",
+    ] {
+        let res = router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+    let c = <session_api::config::Config as clap::Parser>::try_parse_from(["session-api"]).unwrap();
+    assert!(BffConfig::from_config(&c).unwrap().is_none());
+}
