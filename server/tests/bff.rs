@@ -945,6 +945,21 @@ async fn sign_out_everywhere_ends_every_session_of_the_user_only(b: Backend) {
     let r = app.get(&format!("/api/{PREFIX}/user"), &a2).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["code"], "bff_session_ended");
+    // The hourly purge removes only what is past its lifetime.
+    let store = app.bff().store();
+    assert_eq!(
+        store.purge_expired(app.state.now_ms()).await.unwrap(),
+        (0, 0)
+    );
+    let week = 7 * 86_400_000 + 1;
+    assert_eq!(
+        store
+            .purge_expired(app.state.now_ms() + week)
+            .await
+            .unwrap(),
+        (1, 0)
+    );
+    assert!(app.stored(&bob).await.is_none());
 }
 
 async fn callback_failures_redirect_with_a_reason_and_states_are_single_use(b: Backend) {

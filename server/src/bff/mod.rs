@@ -92,11 +92,30 @@ impl Bff {
     /// the sealing key derived from `secret` (the bytes of `--secret-file`).
     pub async fn start(cfg: BffConfig, secret: &[u8], db: Db) -> Result<Arc<Bff>, String> {
         let upstream = Upstream::discover(cfg).await?;
-        Ok(Arc::new(Bff {
+        let bff = Arc::new(Bff {
             upstream,
             store: Store::new(db, store::Sealer::new(secret)),
             flights: Default::default(),
-        }))
+        });
+        // Hourly, expired rows go (an expired session is also deleted when its cookie comes
+        // back). The task ends with the last handle on this Bff.
+        let weak = Arc::downgrade(&bff);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                let Some(bff) = weak.upgrade() else { return };
+                let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+                match bff.store.purge_expired(now).await {
+                    Ok((0, 0)) => {}
+                    Ok((s, l)) => {
+                        tracing::info!(sessions = s, logins = l, "purged expired bff rows")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "purge of bff rows failed"),
+                }
+            }
+        });
+        Ok(bff)
     }
 
     /// The provider.

@@ -436,6 +436,24 @@ impl Store {
         rows.iter().map(|r| self.open_row(r)).collect()
     }
 
+    /// Deletes the sessions past their absolute lifetime and the sign-ins past their ten
+    /// minutes: (sessions, sign-ins) deleted.
+    pub async fn purge_expired(&self, now: i64) -> Result<(u64, u64), sqlx::Error> {
+        let pool = self.pool().clone();
+        spawn(async move {
+            let s = sqlx::query("DELETE FROM bff_sessions WHERE expires_at <= $1")
+                .bind(now)
+                .execute(&pool)
+                .await?;
+            let l = sqlx::query("DELETE FROM bff_logins WHERE expires_at <= $1")
+                .bind(now)
+                .execute(&pool)
+                .await?;
+            Ok((s.rows_affected(), l.rows_affected()))
+        })
+        .await
+    }
+
     /// Whether this is PostgreSQL (row locks) or SQLite.
     pub fn backend(&self) -> Backend {
         self.db.backend()
