@@ -1,15 +1,18 @@
 // The test OpenID Provider of the end-to-end tests: panva's `oidc-provider` (the certified provider
-// Logto is built on) with one public client, `yew-session`, and beside it, in the same process, a
+// Logto is built on) with one public client, `yew-session`, one confidential client,
+// `yew-session-bff` (session-api's backend-for-frontend mode: client_secret_basic, redirect URI
+// `<origin>/api/bff/callback`, refresh tokens rotated on every use like the public client's), and
+// beside it, in the same process, a
 // small resource server that accepts the provider's opaque access tokens on the tutorial's
 // `/api/test/*` paths. Everything listens on 127.0.0.1.
 //
 //   node e2e/oidc/provider.mjs --port 9000 --api-port 9001 --origin http://127.0.0.1:8080 \
 //     [--origin URL ...] [--access-ttl 5] [--refresh-ttl 3600] [--id-token-ttl 3600] \
-//     [--session-ttl 86400] [--grant-ttl 86400]
+//     [--session-ttl 86400] [--grant-ttl 86400] [--bff-client-secret SECRET]
 //
 // Every option can also come from the environment: OIDC_PORT, OIDC_API_PORT, OIDC_ORIGINS
 // (comma-separated), OIDC_ACCESS_TTL, OIDC_REFRESH_TTL, OIDC_ID_TOKEN_TTL, OIDC_SESSION_TTL,
-// OIDC_GRANT_TTL (seconds). Prints one line `ready <issuer> <api-url>` when both listen.
+// OIDC_GRANT_TTL (seconds), OIDC_BFF_CLIENT_SECRET. Prints one line `ready <issuer> <api-url>` when both listen.
 //
 // The provider keeps its defaults wherever they matter to a browser client: PKCE S256 required,
 // refresh tokens rotated on every use with no grace (a second use of a used token revokes the
@@ -41,6 +44,7 @@ const { values: opt } = parseArgs({
     'id-token-ttl': { type: 'string', default: env.OIDC_ID_TOKEN_TTL ?? '3600' },
     'session-ttl': { type: 'string', default: env.OIDC_SESSION_TTL ?? '86400' },
     'grant-ttl': { type: 'string', default: env.OIDC_GRANT_TTL ?? '86400' },
+    'bff-client-secret': { type: 'string', default: env.OIDC_BFF_CLIENT_SECRET ?? 'yew-session-bff-test-secret' },
   },
   strict: true,
 });
@@ -75,6 +79,9 @@ const origins = opt.origin.map((o) => {
 const issuer = `http://127.0.0.1:${port}`;
 const apiUrl = `http://127.0.0.1:${apiPort}`;
 const CLIENT_ID = 'yew-session';
+const BFF_CLIENT_ID = 'yew-session-bff';
+// The first-party clients: no consent screen, offline tokens without prompt=consent.
+const FIRST_PARTY = [CLIENT_ID, BFF_CLIENT_ID];
 
 // ---- accounts -----------------------------------------------------------------------------
 
@@ -155,6 +162,17 @@ const provider = new Provider(issuer, {
       redirect_uris: origins.map((o) => `${o}/callback`),
       post_logout_redirect_uris: origins.flatMap((o) => [`${o}/login`, `${o}/`]),
     },
+    {
+      client_id: BFF_CLIENT_ID,
+      client_secret: opt['bff-client-secret'],
+      client_name: 'yew-session BFF (test)',
+      application_type: 'web',
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: origins.map((o) => `${o}/api/bff/callback`),
+      post_logout_redirect_uris: origins.flatMap((o) => [`${o}/login`, `${o}/`]),
+    },
   ],
   scopes: ['openid', 'profile', 'email', 'offline_access'],
   // `realm_access` and `email` ride on the profile scope so that "openid profile offline_access"
@@ -175,7 +193,7 @@ const provider = new Provider(issuer, {
     const found = grantId && (await ctx.oidc.provider.Grant.find(grantId));
     const existing = found?.accountId === session.accountId ? found : undefined;
     const grant = existing || new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
-    if (client.clientId === CLIENT_ID) {
+    if (FIRST_PARTY.includes(client.clientId)) {
       if (params.scope) grant.addOIDCScope(params.scope);
       if (params.claims) grant.addOIDCClaims(Object.keys(JSON.parse(params.claims).id_token ?? {}));
       await grant.save();
@@ -199,9 +217,10 @@ const provider = new Provider(issuer, {
     RefreshToken: (ctx, token, client) => {
       if (
         ctx?.oidc?.entities.RotatedRefreshToken
-        && client.applicationType === 'web'
-        && client.clientAuthMethod === 'none'
-        && !token.isSenderConstrained()
+        && (client.clientId === BFF_CLIENT_ID
+          || (client.applicationType === 'web'
+            && client.clientAuthMethod === 'none'
+            && !token.isSenderConstrained()))
       ) {
         return ctx.oidc.entities.RotatedRefreshToken.remainingTTL;
       }
@@ -214,7 +233,17 @@ const provider = new Provider(issuer, {
   // the offline behaviour without prompt=consent: its tokens outlive the login session, so
   // signing out must revoke the refresh token at the revocation endpoint, as with any provider
   // that grants offline_access.
-  expiresWithSession: async (ctx) => ctx.oidc.client?.clientId !== CLIENT_ID,
+  expiresWithSession: async (ctx) => !FIRST_PARTY.includes(ctx.oidc.client?.clientId),
+  // The provider's default rotation rule, plus: the BFF client's refresh tokens rotate on every
+  // use too (by default a confidential client's rotate only near their expiry), so the BFF's
+  // single-flight refresh is tested against the strictest provider — rotation with no grace.
+  rotateRefreshToken: (ctx) => {
+    const { RefreshToken: refreshToken, Client: client } = ctx.oidc.entities;
+    if (client.clientId === BFF_CLIENT_ID) return true;
+    if (refreshToken.totalLifetime() >= 365.25 * 24 * 60 * 60) return false;
+    if (client.clientAuthMethod === 'none' && !refreshToken.isSenderConstrained()) return true;
+    return refreshToken.ttlPercentagePassed() >= 70;
+  },
   // Stored entries outlive their expiry by 60 s (validity is the provider's check, unchanged), so
   // the resource server can still tell an expired access token from an unknown one.
   adapter: (model) => new MemoryAdapter(model, store, 60),

@@ -102,6 +102,31 @@ pub struct Config {
     /// Maximum database connections in the pool.
     #[arg(long, env = "SESSION_API_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// Backend-for-frontend mode (issue 15; src/bff/): the issuer URL of the upstream OpenID
+    /// Provider, compared exactly with its discovery document's `issuer`. BFF is off without it.
+    #[arg(long, env = "SESSION_API_UPSTREAM_ISSUER")]
+    pub upstream_issuer: Option<String>,
+    /// BFF: this server's client id at the upstream provider (a confidential client).
+    #[arg(long, env = "SESSION_API_UPSTREAM_CLIENT_ID")]
+    pub upstream_client_id: Option<String>,
+    /// BFF: file holding the client secret (client_secret_basic); surrounding whitespace ignored.
+    #[arg(long, env = "SESSION_API_UPSTREAM_CLIENT_SECRET_FILE")]
+    pub upstream_client_secret_file: Option<PathBuf>,
+    /// BFF: scopes asked for at the upstream provider.
+    #[arg(
+        long,
+        env = "SESSION_API_UPSTREAM_SCOPES",
+        default_value = "openid profile offline_access"
+    )]
+    pub upstream_scopes: String,
+    /// BFF: `PREFIX=URL` (repeatable, or comma-separated): `/api/PREFIX/rest` is proxied to
+    /// `URL/rest` with the session's upstream access token; nothing else is ever a destination.
+    #[arg(long, env = "SESSION_API_UPSTREAM_API", value_delimiter = ',')]
+    pub upstream_api: Vec<String>,
+    /// BFF: the app's public origin (`https://app.example`): the redirect URI is
+    /// `<origin>/api/bff/callback`, the post-logout redirect URI `<origin>/`.
+    #[arg(long, env = "SESSION_API_BFF_ORIGIN")]
+    pub bff_origin: Option<String>,
 }
 
 /// A `--trusted-proxy` value: a CIDR (`10.0.0.0/8`, `fd00::/8`) or one address (`192.0.2.7`).

@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod bff;
 pub mod clock;
 pub mod config;
 pub mod content;
@@ -39,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(account::router())
         .merge(content::router())
-        .merge(metrics_http::router());
+        .merge(metrics_http::router())
+        .merge(bff::router(&state));
     web::wrap(api, state)
 }

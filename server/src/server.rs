@@ -111,6 +111,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             "--refresh-grace must be shorter than --refresh-idle-ttl".into(),
         ));
     }
+    // The BFF flags are checked before anything is bound or created.
+    let bff = crate::bff::BffConfig::from_config(&config).map_err(StartError::Config)?;
     // Bind first: a taken port fails fast, before any file or database is created.
     let addr = config.bind_addr();
     let listener = match TcpListener::bind(&addr).await {
@@ -138,6 +140,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     })?;
     let settings = Settings::from(&config);
     let state = AppState::new(settings, db.clone(), &secret);
+    // Backend-for-frontend mode (src/bff/): discovery at start, so a wrong issuer stops here.
+    if let Some(bff) = bff {
+        let bff = crate::bff::Bff::start(bff, &secret, db.clone())
+            .await
+            .map_err(StartError::Config)?;
+        state
+            .set_bff(bff)
+            .map_err(|e| StartError::Config(e.into()))?;
+    }
     if config.seed_demo {
         seed_demo(&state, &config.demo_password)
             .await

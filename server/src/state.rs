@@ -105,6 +105,8 @@ struct Inner {
     passwords: Passwords,
     throttle: Throttle,
     metrics: Metrics,
+    /// Backend-for-frontend mode, when configured (set once, before the router is built).
+    bff: std::sync::OnceLock<Arc<crate::bff::Bff>>,
 }
 
 /// Cheaply clonable handle to everything a handler needs.
@@ -132,6 +134,7 @@ impl AppState {
             passwords: Passwords::new(settings.hash_concurrency),
             throttle: Throttle::new(settings.throttle, db.clone()),
             metrics: Metrics::new(db.clone()),
+            bff: std::sync::OnceLock::new(),
             clock,
             db,
             settings,
@@ -165,5 +168,17 @@ impl AppState {
     /// Metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+    /// The backend-for-frontend mode, if configured.
+    pub fn bff(&self) -> Option<&Arc<crate::bff::Bff>> {
+        self.0.bff.get()
+    }
+    /// Turns on the backend-for-frontend mode: call before [`crate::app`] builds the router
+    /// (its routes are added only when this is set). A second call is refused.
+    pub fn set_bff(&self, bff: Arc<crate::bff::Bff>) -> Result<(), &'static str> {
+        self.0
+            .bff
+            .set(bff)
+            .map_err(|_| "the BFF mode was set already")
     }
 }
