@@ -35,8 +35,10 @@ enum Cmd {
     Run(RunArgs),
     /// Bursts of refreshes reset mid-request, each followed by one sign-in.
     HangupBursts {
-        #[arg(long)]
-        url: String,
+        /// Server URL; repeat it for several instances: the burst's requests, the sign-in after
+        /// it and the follow-up refreshes go to them in turn.
+        #[arg(long, required = true)]
+        url: Vec<String>,
         #[arg(long, default_value_t = 40)]
         bursts: usize,
         /// Refreshes per burst (one refresh-token family each).
@@ -357,13 +359,16 @@ async fn within<T>(f: impl std::future::Future<Output = Result<T, String>>) -> R
 /// The outage of issue 17: `bursts` times, `size` refreshes whose connections are reset a few
 /// milliseconds after sending, then one sign-in that must succeed; between bursts each family
 /// is refreshed normally (the same token again: rotated meanwhile or not, it must answer 200).
-async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), String> {
-    loopback_only(&url)?;
+async fn hangup_bursts(urls: Vec<String>, bursts: usize, size: usize) -> Result<(), String> {
+    for u in &urls {
+        loopback_only(u)?;
+    }
+    let at = |i: usize| urls[i % urls.len()].clone();
     let client: HttpClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    ensure_user(&client, &url, "benchuser").await?;
+    ensure_user(&client, &at(0), "benchuser").await?;
     let mut tokens = Vec::with_capacity(size);
-    for _ in 0..size {
-        let v = signin(&client, &url, "benchuser").await?;
+    for i in 0..size {
+        let v = signin(&client, &at(i), "benchuser").await?;
         tokens.push(v["refreshToken"].as_str().unwrap_or_default().to_owned());
     }
     let (mut ok, mut refresh_errors) = (0, 0);
@@ -371,8 +376,8 @@ async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), St
     let mut failures = Vec::new();
     for burst in 0..bursts {
         let mut tasks = Vec::new();
-        for t in &tokens {
-            let (url, body) = (url.clone(), json!({"refreshToken": t}));
+        for (i, t) in tokens.iter().enumerate() {
+            let (url, body) = (at(burst + i), json!({"refreshToken": t}));
             tasks.push(tokio::spawn(async move {
                 hang_up(
                     &url,
@@ -388,6 +393,7 @@ async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), St
             t.await.map_err(|e| e.to_string())?;
         }
         let t = Instant::now();
+        let url = at(burst);
         let res = within(call(
             &client,
             "POST",
@@ -405,8 +411,9 @@ async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), St
         // Every family refreshed normally, all at once: rotated by the reset request or not,
         // the same token must answer 200 (the grace window or a normal rotation).
         let mut follow = Vec::new();
-        for t in &tokens {
-            let (client, url, body) = (client.clone(), url.clone(), json!({"refreshToken": t}));
+        for (i, t) in tokens.iter().enumerate() {
+            // The other instance than the burst's request, when there are two.
+            let (client, url, body) = (client.clone(), at(burst + i + 1), json!({"refreshToken": t}));
             follow.push(tokio::spawn(async move {
                 let path = format!("{url}/api/auth/refreshtoken");
                 within(call(&client, "POST", &path, &[], Some(&body))).await
