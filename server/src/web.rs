@@ -14,12 +14,13 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode, Version};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use base64::Engine;
 use hyper::body::{Frame, SizeHint};
 use sha2::{Digest, Sha256};
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -239,6 +240,11 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 }
 
 /// Adds the static app (or a JSON 404) and all middleware to the API routes.
+///
+/// The middleware wraps the routed app once, as one service (`ServiceBuilder`), not each route:
+/// `Router::layer` would wrap every route's boxed service in every layer, and axum clones a
+/// route's whole boxed stack on each request (each `from_fn` layer clones and boxes what is
+/// below it again), which cost about a fifth of a token check's instructions.
 pub fn wrap(api: Router<AppState>, state: AppState) -> Router {
     let s = state.settings().clone();
     let mut router = api.route("/api/{*rest}", any(api_not_found));
@@ -246,29 +252,30 @@ pub fn wrap(api: Router<AppState>, state: AppState) -> Router {
         Some(dir) => router.merge(crate::static_files::router(dir)),
         None => router.fallback(|| async { ApiError::NotFound("Not found!".into()) }),
     };
-    router = router
-        .layer(DefaultBodyLimit::max(s.max_body))
-        .layer(RequestBodyLimitLayer::new(s.max_body))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_millis(s.request_timeout_ms),
-        ));
-    if let Some(c) = cors(&s.allowed_origins) {
-        router = router.layer(c);
-    }
-    router
-        .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            common_headers,
-        ))
+    // Outermost first (the order of the former `.layer` calls, reversed).
+    let stack = ServiceBuilder::new()
+        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(close_if_body_unread))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::metrics_http::track,
         ))
-        .layer(middleware::from_fn(close_if_body_unread))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            common_headers,
+        ))
+        .layer(middleware::from_fn(json_errors))
+        .option_layer(cors(&s.allowed_origins))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(s.request_timeout_ms),
+        ))
+        // The limit's own body type back to axum's (the timeout needs a `Default` body).
+        .map_response(IntoResponse::into_response)
+        .layer(RequestBodyLimitLayer::new(s.max_body))
+        .layer(DefaultBodyLimit::max(s.max_body))
+        .service(router.with_state(state));
+    Router::new().fallback_service(stack)
 }
 
 #[cfg(test)]
