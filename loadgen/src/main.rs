@@ -81,6 +81,11 @@ struct RunArgs {
     /// Share of requests (0..1) whose connection is reset while in flight.
     #[arg(long, default_value_t = 0.0)]
     hangup_share: f64,
+    /// Refresh scenario: clients per refresh-token family (default 1: each its own). N > 1: the
+    /// workers in groups of N share their family's newest refresh token, as a browser's tabs
+    /// share storage: each presents whatever the group last received, so they race.
+    #[arg(long, default_value_t = 1)]
+    family_share: usize,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -203,7 +208,12 @@ async fn run(args: RunArgs) -> Result<(), String> {
         max_requests,
         label,
         hangup_share,
+        family_share,
     } = args;
+    let family_share = family_share.max(1);
+    if family_share > 1 && scenario != "refresh" {
+        return Err("--family-share applies to the refresh scenario".into());
+    }
     for u in &url {
         loopback_only(u)?;
     }
@@ -219,15 +229,23 @@ async fn run(args: RunArgs) -> Result<(), String> {
     }
     ensure_user(&client, &url, "benchuser").await?;
     // Per-worker state: an access token (user) or a refresh token (refresh); sign-in needs none.
-    let mut seeds = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
+    let mut seeds: Vec<Value> = Vec::with_capacity(concurrency);
+    // One sign-in per family; its newest refresh token shared by the family's workers.
+    let mut shared: Vec<Arc<std::sync::Mutex<String>>> = Vec::new();
+    for w in 0..concurrency {
         let seed = match scenario.as_str() {
-            "user" | "refresh" => signin(&client, &url, "benchuser").await?,
+            "user" | "refresh" if w % family_share == 0 => signin(&client, &url, "benchuser").await?,
+            "user" | "refresh" => seeds[w - w % family_share].clone(),
             "signin" => Value::Null,
             other => return Err(format!("unknown scenario {other}")),
         };
+        if w % family_share == 0 {
+            let r = seed["refreshToken"].as_str().unwrap_or_default().to_owned();
+            shared.push(Arc::new(std::sync::Mutex::new(r)));
+        }
         seeds.push(seed);
     }
+    let busy = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let issued = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -239,6 +257,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         let (client, urls, scenario) = (client.clone(), urls.clone(), scenario.clone());
         let (stop, issued, errors) = (stop.clone(), issued.clone(), errors.clone());
         let hung_up = hung_up.clone();
+        let (family, busy) = (shared[worker / family_share].clone(), busy.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let access = seed["accessToken"].as_str().unwrap_or_default().to_owned();
@@ -247,6 +266,9 @@ async fn run(args: RunArgs) -> Result<(), String> {
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 let url = &urls[turn % urls.len()];
                 turn += 1;
+                if family_share > 1 {
+                    refresh = family.lock().unwrap().clone();
+                }
                 if issued.fetch_add(1, Ordering::Relaxed) >= max_requests {
                     break;
                 }
@@ -308,9 +330,15 @@ async fn run(args: RunArgs) -> Result<(), String> {
                     Ok((200, v)) => {
                         if let Some(r) = v["refreshToken"].as_str() {
                             refresh = r.to_owned();
+                            if family_share > 1 {
+                                *family.lock().unwrap() = refresh.clone();
+                            }
                         }
                     }
                     Ok((st, v)) => {
+                        if st == 503 {
+                            busy.fetch_add(1, Ordering::Relaxed);
+                        }
                         if errors.fetch_add(1, Ordering::Relaxed) < 3 {
                             eprintln!("error: {st} {v}");
                         }
@@ -336,6 +364,12 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let hung = hung_up.load(Ordering::Relaxed);
     let scenario = if hung > 0 {
         format!("{scenario}, {hung} more hung up mid-request")
+    } else {
+        scenario
+    };
+    let scenario = if family_share > 1 {
+        let busy = busy.load(Ordering::Relaxed);
+        format!("{scenario}, {family_share} clients per family sharing its newest token ({busy} of the errors 503 Busy)")
     } else {
         scenario
     };
