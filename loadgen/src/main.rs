@@ -234,7 +234,9 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let mut shared: Vec<Arc<std::sync::Mutex<String>>> = Vec::new();
     for w in 0..concurrency {
         let seed = match scenario.as_str() {
-            "user" | "refresh" if w % family_share == 0 => signin(&client, &url, "benchuser").await?,
+            "user" | "refresh" if w % family_share == 0 => {
+                signin(&client, &url, "benchuser").await?
+            }
             "user" | "refresh" => seeds[w - w % family_share].clone(),
             "signin" => Value::Null,
             other => return Err(format!("unknown scenario {other}")),
@@ -447,7 +449,11 @@ async fn hangup_bursts(urls: Vec<String>, bursts: usize, size: usize) -> Result<
         let mut follow = Vec::new();
         for (i, t) in tokens.iter().enumerate() {
             // The other instance than the burst's request, when there are two.
-            let (client, url, body) = (client.clone(), at(burst + i + 1), json!({"refreshToken": t}));
+            let (client, url, body) = (
+                client.clone(),
+                at(burst + i + 1),
+                json!({"refreshToken": t}),
+            );
             follow.push(tokio::spawn(async move {
                 let path = format!("{url}/api/auth/refreshtoken");
                 within(call(&client, "POST", &path, &[], Some(&body))).await

@@ -286,7 +286,10 @@ impl Keys {
 
     /// How many verified access tokens the memo holds.
     pub fn verified_memo_len(&self) -> usize {
-        self.verified.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// [`Keys::verify_access`] without the memo: every check, through jwt-compact.
@@ -548,7 +551,10 @@ mod tests {
             assert_eq!(k.verify_access(&t, 0).map(|v| v.user_id), Ok(user));
             assert!(k.verified_memo_len() <= VERIFIED_MEMO_MAX);
         }
-        assert!(k.verified_memo_len() <= 10, "emptied when full, then refilled");
+        assert!(
+            k.verified_memo_len() <= 10,
+            "emptied when full, then refilled"
+        );
     }
 
     #[test]
