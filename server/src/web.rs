@@ -162,10 +162,28 @@ impl HttpBody for WatchedBody {
     }
 }
 
+/// The `Date` value of the second `now_ms` falls in (the app clock's, so a test clock shows).
+/// The last one is kept: formatting it anew on every response was a tenth of a token check.
+fn http_date(now_ms: i64) -> Option<HeaderValue> {
+    static LAST: std::sync::Mutex<Option<(u64, HeaderValue)>> = std::sync::Mutex::new(None);
+    let secs = now_ms.max(0) as u64 / 1000;
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((s, v)) = &*last {
+        if *s == secs {
+            return Some(v.clone());
+        }
+    }
+    let text = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs));
+    let v = HeaderValue::from_str(&text).ok()?;
+    *last = Some((secs, v.clone()));
+    Some(v)
+}
+
 /// Security headers and `Date` on every response (the client estimates its clock offset from it).
 fn common_headers(st: &AppState, h: &mut HeaderMap) {
-    let now = UNIX_EPOCH + Duration::from_millis(st.now_ms().max(0) as u64);
-    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+    // Room for the seven below at once rather than growing the map as they come.
+    h.reserve(7);
+    if let Some(v) = http_date(st.now_ms()) {
         h.insert(header::DATE, v);
     }
     h.insert(
@@ -325,6 +343,28 @@ pub fn wrap(api: Router<AppState>, state: AppState) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_date_is_the_formatted_second_of_each_time_asked() {
+        // Within a second, across seconds, backwards (a test clock), and before 1970 (clamped).
+        let base = 1_700_000_000_000_i64;
+        for ms in [
+            base,
+            base + 1,
+            base + 999,
+            base + 1000,
+            base + 61_500,
+            base + 999,
+            base - 86_400_000,
+            0,
+            -5,
+            base,
+        ] {
+            let want =
+                httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64));
+            assert_eq!(http_date(ms).unwrap().to_str().unwrap(), want, "{ms}");
+        }
+    }
 
     #[test]
     fn inline_loader_scripts_are_hashed_and_external_ones_are_not() {
