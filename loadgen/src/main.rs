@@ -35,8 +35,10 @@ enum Cmd {
     Run(RunArgs),
     /// Bursts of refreshes reset mid-request, each followed by one sign-in.
     HangupBursts {
-        #[arg(long)]
-        url: String,
+        /// Server URL; repeat it for several instances: the burst's requests, the sign-in after
+        /// it and the follow-up refreshes go to them in turn.
+        #[arg(long, required = true)]
+        url: Vec<String>,
         #[arg(long, default_value_t = 40)]
         bursts: usize,
         /// Refreshes per burst (one refresh-token family each).
@@ -79,6 +81,11 @@ struct RunArgs {
     /// Share of requests (0..1) whose connection is reset while in flight.
     #[arg(long, default_value_t = 0.0)]
     hangup_share: f64,
+    /// Refresh scenario: clients per refresh-token family (default 1: each its own). N > 1: the
+    /// workers in groups of N share their family's newest refresh token, as a browser's tabs
+    /// share storage: each presents whatever the group last received, so they race.
+    #[arg(long, default_value_t = 1)]
+    family_share: usize,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -201,7 +208,12 @@ async fn run(args: RunArgs) -> Result<(), String> {
         max_requests,
         label,
         hangup_share,
+        family_share,
     } = args;
+    let family_share = family_share.max(1);
+    if family_share > 1 && scenario != "refresh" {
+        return Err("--family-share applies to the refresh scenario".into());
+    }
     for u in &url {
         loopback_only(u)?;
     }
@@ -217,15 +229,25 @@ async fn run(args: RunArgs) -> Result<(), String> {
     }
     ensure_user(&client, &url, "benchuser").await?;
     // Per-worker state: an access token (user) or a refresh token (refresh); sign-in needs none.
-    let mut seeds = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
+    let mut seeds: Vec<Value> = Vec::with_capacity(concurrency);
+    // One sign-in per family; its newest refresh token shared by the family's workers.
+    let mut shared: Vec<Arc<std::sync::Mutex<String>>> = Vec::new();
+    for w in 0..concurrency {
         let seed = match scenario.as_str() {
-            "user" | "refresh" => signin(&client, &url, "benchuser").await?,
+            "user" | "refresh" if w % family_share == 0 => {
+                signin(&client, &url, "benchuser").await?
+            }
+            "user" | "refresh" => seeds[w - w % family_share].clone(),
             "signin" => Value::Null,
             other => return Err(format!("unknown scenario {other}")),
         };
+        if w % family_share == 0 {
+            let r = seed["refreshToken"].as_str().unwrap_or_default().to_owned();
+            shared.push(Arc::new(std::sync::Mutex::new(r)));
+        }
         seeds.push(seed);
     }
+    let busy = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let issued = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -237,6 +259,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         let (client, urls, scenario) = (client.clone(), urls.clone(), scenario.clone());
         let (stop, issued, errors) = (stop.clone(), issued.clone(), errors.clone());
         let hung_up = hung_up.clone();
+        let (family, busy) = (shared[worker / family_share].clone(), busy.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let access = seed["accessToken"].as_str().unwrap_or_default().to_owned();
@@ -245,6 +268,9 @@ async fn run(args: RunArgs) -> Result<(), String> {
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 let url = &urls[turn % urls.len()];
                 turn += 1;
+                if family_share > 1 {
+                    refresh = family.lock().unwrap().clone();
+                }
                 if issued.fetch_add(1, Ordering::Relaxed) >= max_requests {
                     break;
                 }
@@ -306,9 +332,15 @@ async fn run(args: RunArgs) -> Result<(), String> {
                     Ok((200, v)) => {
                         if let Some(r) = v["refreshToken"].as_str() {
                             refresh = r.to_owned();
+                            if family_share > 1 {
+                                *family.lock().unwrap() = refresh.clone();
+                            }
                         }
                     }
                     Ok((st, v)) => {
+                        if st == 503 {
+                            busy.fetch_add(1, Ordering::Relaxed);
+                        }
                         if errors.fetch_add(1, Ordering::Relaxed) < 3 {
                             eprintln!("error: {st} {v}");
                         }
@@ -337,6 +369,12 @@ async fn run(args: RunArgs) -> Result<(), String> {
     } else {
         scenario
     };
+    let scenario = if family_share > 1 {
+        let busy = busy.load(Ordering::Relaxed);
+        format!("{scenario}, {family_share} clients per family sharing its newest token ({busy} of the errors 503 Busy)")
+    } else {
+        scenario
+    };
     println!(
         "| {label} | {scenario} | {concurrency} | {n} | {:.0} | {:.2} | {:.2} | {} |",
         n as f64 / elapsed,
@@ -357,13 +395,16 @@ async fn within<T>(f: impl std::future::Future<Output = Result<T, String>>) -> R
 /// The outage of issue 17: `bursts` times, `size` refreshes whose connections are reset a few
 /// milliseconds after sending, then one sign-in that must succeed; between bursts each family
 /// is refreshed normally (the same token again: rotated meanwhile or not, it must answer 200).
-async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), String> {
-    loopback_only(&url)?;
+async fn hangup_bursts(urls: Vec<String>, bursts: usize, size: usize) -> Result<(), String> {
+    for u in &urls {
+        loopback_only(u)?;
+    }
+    let at = |i: usize| urls[i % urls.len()].clone();
     let client: HttpClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    ensure_user(&client, &url, "benchuser").await?;
+    ensure_user(&client, &at(0), "benchuser").await?;
     let mut tokens = Vec::with_capacity(size);
-    for _ in 0..size {
-        let v = signin(&client, &url, "benchuser").await?;
+    for i in 0..size {
+        let v = signin(&client, &at(i), "benchuser").await?;
         tokens.push(v["refreshToken"].as_str().unwrap_or_default().to_owned());
     }
     let (mut ok, mut refresh_errors) = (0, 0);
@@ -371,8 +412,8 @@ async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), St
     let mut failures = Vec::new();
     for burst in 0..bursts {
         let mut tasks = Vec::new();
-        for t in &tokens {
-            let (url, body) = (url.clone(), json!({"refreshToken": t}));
+        for (i, t) in tokens.iter().enumerate() {
+            let (url, body) = (at(burst + i), json!({"refreshToken": t}));
             tasks.push(tokio::spawn(async move {
                 hang_up(
                     &url,
@@ -388,6 +429,7 @@ async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), St
             t.await.map_err(|e| e.to_string())?;
         }
         let t = Instant::now();
+        let url = at(burst);
         let res = within(call(
             &client,
             "POST",
@@ -405,8 +447,13 @@ async fn hangup_bursts(url: String, bursts: usize, size: usize) -> Result<(), St
         // Every family refreshed normally, all at once: rotated by the reset request or not,
         // the same token must answer 200 (the grace window or a normal rotation).
         let mut follow = Vec::new();
-        for t in &tokens {
-            let (client, url, body) = (client.clone(), url.clone(), json!({"refreshToken": t}));
+        for (i, t) in tokens.iter().enumerate() {
+            // The other instance than the burst's request, when there are two.
+            let (client, url, body) = (
+                client.clone(),
+                at(burst + i + 1),
+                json!({"refreshToken": t}),
+            );
             follow.push(tokio::spawn(async move {
                 let path = format!("{url}/api/auth/refreshtoken");
                 within(call(&client, "POST", &path, &[], Some(&body))).await

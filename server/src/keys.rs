@@ -126,6 +126,45 @@ pub struct VerifiedAccess {
     pub issued_at: i64,
 }
 
+/// Access tokens kept at most in [`Keys`]' memo of verified tokens (emptied when full: a miss
+/// only costs one full verification). About 0.5 KiB each.
+pub const VERIFIED_MEMO_MAX: usize = 4096;
+
+/// The time claims of a token that passed every other check, for the memo's re-check.
+#[derive(Debug, Clone)]
+struct Verified {
+    access: VerifiedAccess,
+    expiration: DateTime<Utc>,
+    not_before: Option<DateTime<Utc>>,
+    issued_at: DateTime<Utc>,
+}
+
+impl Verified {
+    /// The time checks of [`Keys::verify_access`], in its order and with jwt-compact's
+    /// arithmetic (`validate_expiration`, `validate_maturity`): all that can change for a token
+    /// whose signature and other claims were found valid once.
+    fn at(&self, now_ms: i64) -> Result<VerifiedAccess, AccessTokenError> {
+        let now = to_datetime(now_ms);
+        let leeway = chrono::Duration::seconds(LEEWAY_SECS);
+        let exp = self
+            .expiration
+            .checked_add_signed(leeway)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if now > exp {
+            return Err(AccessTokenError::Expired);
+        }
+        if let Some(nbf) = self.not_before {
+            if now < nbf - leeway {
+                return Err(AccessTokenError::Invalid("nbf"));
+            }
+        }
+        if self.issued_at > now + leeway {
+            return Err(AccessTokenError::Invalid("iat in the future"));
+        }
+        Ok(self.access.clone())
+    }
+}
+
 /// All key material, derived from the one secret.
 #[derive(Clone)]
 pub struct Keys {
@@ -133,6 +172,13 @@ pub struct Keys {
     successor: [u8; 32],
     issuer: String,
     audience: String,
+    /// Access tokens that passed the full verification, by their exact text (shared by clones).
+    /// The same token comes back on every request of a session for its whole lifetime, and its
+    /// signature and time-independent claims cannot change (the key is fixed for the process),
+    /// so a token found here only has its time claims checked again ([`Verified::at`]); any
+    /// other text, one byte different included, takes the full path. Its HMAC, base64 and
+    /// claims parsing were about half of a token check's instructions.
+    verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Box<str>, Verified>>>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -163,6 +209,7 @@ impl Keys {
             successor: derive(b"session-api refresh-successor v1"),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            verified: Default::default(),
         }
     }
 
@@ -216,12 +263,45 @@ impl Keys {
     }
 
     /// Verifies an access token: HS256 only, signature, `exp` (with leeway), `iat` not in the
-    /// future, `nbf` if present, `iss`, `aud`, `kind` and a numeric `sub`.
+    /// future, `nbf` if present, `iss`, `aud`, `kind` and a numeric `sub`. A token verified
+    /// before (the exact text) has only its time claims checked again (see `verified`).
     pub fn verify_access(
         &self,
         token: &str,
         now_ms: i64,
     ) -> Result<VerifiedAccess, AccessTokenError> {
+        let memo = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = memo.get(token) {
+            return v.at(now_ms);
+        }
+        drop(memo);
+        let v = self.verify_access_fully(token, now_ms)?;
+        let mut memo = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if memo.len() >= VERIFIED_MEMO_MAX {
+            memo.clear();
+        }
+        memo.insert(token.into(), v.clone());
+        Ok(v.access)
+    }
+
+    /// How many verified access tokens the memo holds.
+    pub fn verified_memo_len(&self) -> usize {
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// [`Keys::verify_access`] without the memo: every check, through jwt-compact.
+    pub fn verify_access_uncached(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<VerifiedAccess, AccessTokenError> {
+        self.verify_access_fully(token, now_ms).map(|v| v.access)
+    }
+
+    fn verify_access_fully(&self, token: &str, now_ms: i64) -> Result<Verified, AccessTokenError> {
         use AccessTokenError::Invalid;
         if token.is_empty() || token.len() > MAX_ACCESS_TOKEN_LEN {
             return Err(Invalid("length"));
@@ -265,11 +345,16 @@ impl Keys {
             .as_deref()
             .and_then(|s| s.parse::<i64>().ok())
             .ok_or(Invalid("sub"))?;
-        Ok(VerifiedAccess {
-            user_id,
-            roles: c.roles.clone(),
-            sid: c.sid.clone(),
-            issued_at: issued_at.timestamp(),
+        Ok(Verified {
+            access: VerifiedAccess {
+                user_id,
+                roles: c.roles.clone(),
+                sid: c.sid.clone(),
+                issued_at: issued_at.timestamp(),
+            },
+            expiration: claims.expiration.ok_or(Invalid("exp"))?,
+            not_before: claims.not_before,
+            issued_at,
         })
     }
 
@@ -371,6 +456,105 @@ mod tests {
             k.verify_access(&t, 10_000_000 - 120_000),
             Err(AccessTokenError::Invalid(_))
         ));
+    }
+
+    /// A token with `nbf` (ours carry none; a signed one must still be honoured).
+    fn with_nbf(k: &Keys, iat_s: i64, nbf_s: i64, exp_s: i64) -> String {
+        let custom = AccessClaims {
+            sub: Some("5".into()),
+            id: None,
+            roles: vec!["ROLE_USER".into()],
+            iss: Some("iss".into()),
+            aud: Some("aud".into()),
+            kind: Some(ACCESS_TOKEN_KIND.to_owned()),
+            sid: Some("f".into()),
+        };
+        let mut claims = Claims::new(custom);
+        claims.issued_at = Some(to_datetime(iat_s * 1000));
+        claims.not_before = Some(to_datetime(nbf_s * 1000));
+        claims.expiration = Some(to_datetime(exp_s * 1000));
+        k.sign(&claims)
+    }
+
+    #[test]
+    fn a_memoised_token_gets_the_full_verifications_answer_at_every_time() {
+        // First verified at a time when it is valid (so it is memoised), then asked at every
+        // half second around iat, nbf and exp, forwards and backwards (a manual clock may go
+        // back): the memo's answer is the full verification's each time.
+        let k = keys();
+        let t0 = 1_700_000_000;
+        let tokens = [
+            k.issue_access(7, &["ROLE_USER".into()], "fam", t0 * 1000, 60),
+            with_nbf(&k, t0, t0 + 100, t0 + 200),
+        ];
+        for (i, t) in tokens.iter().enumerate() {
+            let valid_at = if i == 0 { t0 * 1000 } else { (t0 + 150) * 1000 };
+            assert!(k.verify_access(t, valid_at).is_ok());
+            assert_eq!(k.verified_memo_len(), i + 1, "memoised once");
+            let times: Vec<i64> = (-400..=600).map(|h| t0 * 1000 + h * 500).collect();
+            for &now in times.iter().chain(times.iter().rev()) {
+                assert_eq!(
+                    k.verify_access(t, now),
+                    k.verify_access_uncached(t, now),
+                    "token {i} at {now}"
+                );
+            }
+            assert_eq!(k.verified_memo_len(), i + 1, "asked again, not added again");
+        }
+        // The expired answer and the nbf refusal really come from the memo's re-check.
+        assert_eq!(
+            k.verify_access(&tokens[0], (t0 + 60 + LEEWAY_SECS + 1) * 1000),
+            Err(AccessTokenError::Expired)
+        );
+        assert_eq!(
+            k.verify_access(&tokens[1], (t0 + 100 - LEEWAY_SECS - 1) * 1000),
+            Err(AccessTokenError::Invalid("nbf"))
+        );
+    }
+
+    #[test]
+    fn only_the_exact_text_of_a_verified_token_skips_the_signature_check() {
+        let k = keys();
+        let t = k.issue_access(7, &["ROLE_USER".into()], "fam", 0, 900);
+        assert!(k.verify_access(&t, 0).is_ok());
+        let other = Keys::new(&[8u8; 32], "iss", "aud");
+        assert!(other.verify_access(&t, 0).is_err(), "the memo is per key");
+        for i in 0..t.len() {
+            let mut b = t.clone().into_bytes();
+            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+            let Ok(flipped) = String::from_utf8(b) else {
+                continue;
+            };
+            if flipped == t {
+                continue;
+            }
+            // A flip in the base64 padding bits may decode to the same bytes: then the full
+            // verification accepts it too, and so may the memo; never one without the other.
+            assert_eq!(
+                k.verify_access(&flipped, 0).is_ok(),
+                k.verify_access_uncached(&flipped, 0).is_ok(),
+                "byte {i}"
+            );
+        }
+        // Tokens refused are never memoised.
+        let refused = k.verified_memo_len();
+        assert!(k.verify_access("a.b.c", 0).is_err());
+        assert!(k.verify_access(&t, 10_000_000).is_err());
+        assert_eq!(k.verified_memo_len(), refused);
+    }
+
+    #[test]
+    fn the_memo_of_verified_tokens_is_bounded() {
+        let k = keys();
+        for user in 0..(VERIFIED_MEMO_MAX as i64 + 10) {
+            let t = k.issue_access(user, &[], "f", 0, 900);
+            assert_eq!(k.verify_access(&t, 0).map(|v| v.user_id), Ok(user));
+            assert!(k.verified_memo_len() <= VERIFIED_MEMO_MAX);
+        }
+        assert!(
+            k.verified_memo_len() <= 10,
+            "emptied when full, then refilled"
+        );
     }
 
     #[test]

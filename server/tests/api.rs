@@ -1599,6 +1599,56 @@ async fn seed_demo_creates_the_three_accounts_once() {
     }
 }
 
+/// The middleware wraps the whole app (web::Exchange and the tower layers): routed answers,
+/// the router's own 404/405, the body limit's 413 and the extractors' refusals all get the
+/// security headers, the API CSP and a JSON error body, and every one is counted in /metrics.
+#[tokio::test]
+async fn every_kind_of_answer_gets_the_security_headers_a_json_error_and_is_counted() {
+    let app = TestApp::with(&Backend::Sqlite, |s| s.max_body = 1024).await;
+    let big = format!("{{\"username\":\"{}\"}}", "x".repeat(4096));
+    let responses = [
+        (200, app.get("/api/test/all", &[]).await),
+        (403, app.get("/api/test/user", &[]).await),
+        (404, app.get("/nowhere", &[]).await),
+        (404, app.get("/api/nowhere", &[]).await),
+        (405, app.send("PUT", "/api/auth/signin", &[], None).await),
+        (
+            413,
+            app.raw(
+                "POST",
+                "/api/auth/signin",
+                &[("content-type", "application/json")],
+                big,
+            )
+            .await,
+        ),
+    ];
+    for (status, r) in &responses {
+        assert_eq!(r.status.as_u16(), *status);
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+            ("cross-origin-opener-policy", "same-origin"),
+            (
+                "permissions-policy",
+                "camera=(), microphone=(), geolocation=()",
+            ),
+            ("content-security-policy", session_api::web::API_CSP),
+        ] {
+            assert_eq!(r.header(name).as_deref(), Some(value), "{status} {name}");
+        }
+        if *status >= 400 {
+            assert!(r.json()["message"].is_string(), "{status}: {}", r.text());
+        }
+    }
+    let m = app.get("/metrics", &[]).await.text();
+    for (status, n) in [(200, 1), (403, 1), (404, 2), (405, 1), (413, 1)] {
+        let line = format!("session_api_http_responses_total{{status=\"{status}\"}} {n}");
+        assert!(m.contains(&line), "{line} in {m}");
+    }
+}
+
 #[tokio::test]
 async fn every_response_carries_a_date_header() {
     let app = TestApp::new(&Backend::Sqlite).await;
