@@ -517,6 +517,14 @@ fn everything(r: &Resp) -> String {
 }
 
 /// Runs `f` only when the provider can run (see [`provider_available`]).
+/// A provider whose access tokens live `access_ttl_s`, and one BFF instance for it on `b`.
+async fn started(b: &Backend, access_ttl_s: u64) -> (Provider, BffApp) {
+    let origin = app_origin();
+    let p = Provider::start(&origin, access_ttl_s).await;
+    let app = BffApp::new(b, &p, &origin).await;
+    (p, app)
+}
+
 macro_rules! needs_provider {
     () => {
         if !provider_available() {
@@ -529,9 +537,7 @@ macro_rules! needs_provider {
 
 async fn sign_in_sets_only_the_host_cookie_and_no_token_reaches_the_browser(b: Backend) {
     needs_provider!();
-    let origin = app_origin();
-    let p = Provider::start(&origin, 60).await;
-    let app = BffApp::new(&b, &p, &origin).await;
+    let (p, app) = started(&b, 60).await;
     let SignIn {
         callback: cb,
         auth_url,
@@ -548,7 +554,10 @@ async fn sign_in_sets_only_the_host_cookie_and_no_token_reaches_the_browser(b: B
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["client_id"], BFF_CLIENT_ID);
     assert_eq!(q["code_challenge_method"], "S256");
-    assert_eq!(q["redirect_uri"], format!("{origin}/api/bff/callback"));
+    assert_eq!(
+        q["redirect_uri"],
+        format!("{}/api/bff/callback", app.origin)
+    );
     assert!(q["state"].len() >= 43 && q["nonce"].len() >= 43);
     // One session cookie with exactly the __Host- attributes; the binding cookie is removed.
     let c = cookie_named(&cb, "__Host-bff").unwrap();
@@ -637,9 +646,7 @@ async fn sign_in_sets_only_the_host_cookie_and_no_token_reaches_the_browser(b: B
 
 async fn proxied_calls_carry_the_upstream_token_and_only_to_the_allowlist(b: Backend) {
     needs_provider!();
-    let origin = app_origin();
-    let p = Provider::start(&origin, 60).await;
-    let app = BffApp::new(&b, &p, &origin).await;
+    let (p, app) = started(&b, 60).await;
     let cookie = sign_in(&app, &p, "alice").await;
     let r = app.get(&format!("/api/{PREFIX}/user"), &cookie).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -683,7 +690,7 @@ async fn proxied_calls_carry_the_upstream_token_and_only_to_the_allowlist(b: Bac
         .call(
             "POST",
             "/api/res/user",
-            &[("cookie", &cookie), ("origin", &origin)],
+            &[("cookie", &cookie), ("origin", &app.origin)],
             Body::from("{}"),
         )
         .await;
@@ -749,9 +756,7 @@ async fn futures_join<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
 
 async fn fifty_concurrent_calls_of_one_session_refresh_once(b: Backend) {
     needs_provider!();
-    let origin = app_origin();
-    let p = Provider::start(&origin, 60).await;
-    let app = BffApp::new(&b, &p, &origin).await;
+    let (p, app) = started(&b, 60).await;
     let cookie = sign_in(&app, &p, "alice").await;
     // The access token is past its expiry for the BFF: every call wants a refresh first.
     app.advance_secs(61);
@@ -792,9 +797,7 @@ async fn an_upstream_401_refreshes_once_and_retries_once(b: Backend) {
 
 async fn a_refused_refresh_ends_the_session(b: Backend) {
     needs_provider!();
-    let origin = app_origin();
-    let p = Provider::start(&origin, 60).await;
-    let app = BffApp::new(&b, &p, &origin).await;
+    let (p, app) = started(&b, 60).await;
     let cookie = sign_in(&app, &p, "alice").await;
     let other = sign_in(&app, &p, "bob").await;
     let stored = app.stored(&cookie).await.unwrap();
@@ -823,9 +826,7 @@ async fn a_refused_refresh_ends_the_session(b: Backend) {
 
 async fn a_provider_outage_is_503_and_keeps_the_session(b: Backend) {
     needs_provider!();
-    let origin = app_origin();
-    let p = Provider::start(&origin, 60).await;
-    let app = BffApp::new(&b, &p, &origin).await;
+    let (p, app) = started(&b, 60).await;
     let cookie = sign_in(&app, &p, "alice").await;
     app.advance_secs(61);
     let path = format!("/api/{PREFIX}/user");
@@ -853,17 +854,15 @@ async fn a_provider_outage_is_503_and_keeps_the_session(b: Backend) {
 
 async fn logout_needs_the_csrf_header_revokes_and_clears_the_cookie(b: Backend) {
     needs_provider!();
-    let origin = app_origin();
-    let p = Provider::start(&origin, 60).await;
-    let app = BffApp::new(&b, &p, &origin).await;
+    let (p, app) = started(&b, 60).await;
     let cookie = sign_in(&app, &p, "alice").await;
     let stored = app.stored(&cookie).await.unwrap();
     for headers in [
-        vec![("cookie", cookie.as_str()), ("origin", origin.as_str())],
+        vec![("cookie", cookie.as_str()), ("origin", app.origin.as_str())],
         vec![
             ("cookie", cookie.as_str()),
             ("x-csrf", "0"),
-            ("origin", origin.as_str()),
+            ("origin", app.origin.as_str()),
         ],
         vec![
             ("cookie", cookie.as_str()),
@@ -929,9 +928,7 @@ async fn logout_needs_the_csrf_header_revokes_and_clears_the_cookie(b: Backend) 
 
 async fn sign_out_everywhere_ends_every_session_of_the_user_only(b: Backend) {
     needs_provider!();
-    let origin = app_origin();
-    let p = Provider::start(&origin, 60).await;
-    let app = BffApp::new(&b, &p, &origin).await;
+    let (p, app) = started(&b, 60).await;
     let a1 = sign_in(&app, &p, "alice").await;
     let a2 = sign_in(&app, &p, "alice").await;
     let bob = sign_in(&app, &p, "bob").await;
@@ -964,9 +961,7 @@ async fn sign_out_everywhere_ends_every_session_of_the_user_only(b: Backend) {
 
 async fn callback_failures_redirect_with_a_reason_and_states_are_single_use(b: Backend) {
     needs_provider!();
-    let origin = app_origin();
-    let p = Provider::start(&origin, 60).await;
-    let app = BffApp::new(&b, &p, &origin).await;
+    let (p, app) = started(&b, 60).await;
     let reason = |r: &Resp| {
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
         r.header("location").unwrap()
