@@ -492,6 +492,21 @@ async fn sign_in_raw(app: &BffApp, p: &Provider, login: &str, return_to: &str) -
     panic!("the provider never sent the browser back to the app");
 }
 
+/// A sign-in started at `/api/bff/login` and left at the provider: its binding cookie
+/// (`__Host-bff-login=<v>`) and the `state` of its authorization request.
+async fn login_started(app: &BffApp) -> (String, String) {
+    let start = app.get("/api/bff/login", "").await;
+    let binding = name_value(&cookie_named(&start, "__Host-bff-login").unwrap());
+    let state: String = url::Url::parse(&start.header("location").unwrap())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    (binding, state)
+}
+
 /// Signs in and returns the session cookie (`__Host-bff=<value>`), checking the redirect back.
 async fn sign_in(app: &BffApp, p: &Provider, login: &str) -> String {
     let cb = sign_in_raw(app, p, login, "/profile").await.callback;
@@ -967,15 +982,7 @@ async fn callback_failures_redirect_with_a_reason_and_states_are_single_use(b: B
         r.header("location").unwrap()
     };
     // A provider's error answer.
-    let start = app.get("/api/bff/login", "").await;
-    let binding = name_value(&cookie_named(&start, "__Host-bff-login").unwrap());
-    let state: String = url::Url::parse(&start.header("location").unwrap())
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let (binding, state) = login_started(&app).await;
     let r = app
         .get(
             &format!("/api/bff/callback?error=access_denied&state={state}"),
@@ -1000,15 +1007,7 @@ async fn callback_failures_redirect_with_a_reason_and_states_are_single_use(b: B
         ),
         (binding.as_str(), None, "iss_missing"),
     ] {
-        let start = app.get("/api/bff/login", "").await;
-        let fresh_binding = name_value(&cookie_named(&start, "__Host-bff-login").unwrap());
-        let state: String = url::Url::parse(&start.header("location").unwrap())
-            .unwrap()
-            .query_pairs()
-            .find(|(k, _)| k == "state")
-            .unwrap()
-            .1
-            .into_owned();
+        let (fresh_binding, state) = login_started(&app).await;
         let cookie = if cookie.is_empty() {
             String::new()
         } else {
