@@ -504,6 +504,10 @@ enum Op {
     CreateUser,
     CreateFamily,
     Rotate,
+    /// The family's token presented again after a rotation whose answer was lost (the same
+    /// successor comes back): on SQLite the one rotation that takes the general path, which
+    /// reads, decides and writes in one transaction over several awaits.
+    Repeat,
     RevokeFamilyOfToken,
     RevokeFamily,
     ChangePassword,
@@ -514,10 +518,11 @@ enum Op {
     ClearLoginFailures,
 }
 
-const OPS: [Op; 11] = [
+const OPS: [Op; 12] = [
     Op::CreateUser,
     Op::CreateFamily,
     Op::Rotate,
+    Op::Repeat,
     Op::RevokeFamilyOfToken,
     Op::RevokeFamily,
     Op::ChangePassword,
@@ -583,6 +588,25 @@ async fn run_op(app: &TestApp, db: &Db, op: Op, fam: &Fam, uid: i64, spare: i64,
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        Op::Repeat => {
+            let rotation = Rotation {
+                token_hash: h.clone(),
+                successor_hash: succ.clone(),
+                transport: Transport::Body,
+                now,
+                idle_ms: s.refresh_idle_ms,
+                grace_ms: s.refresh_grace_ms,
+            };
+            // The first presentation, whole (its answer "lost"); the second is the one cut.
+            db.rotate(rotation.clone()).await.unwrap();
+            maybe_cancel(app, cut, async {
+                db.rotate(rotation)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             })
             .await
         }
@@ -735,15 +759,25 @@ async fn cancel_at_random_await_points(app: &TestApp, db: &Db, seed: u64, cases:
     }
 }
 
-/// The operations whose body is one transaction (`BEGIN` ... `COMMIT`).
-const IN_TRANSACTION: [Op; 6] = [
-    Op::CreateFamily,
-    Op::Rotate,
-    Op::RevokeFamilyOfToken,
-    Op::ChangePassword,
-    Op::DeleteUser,
-    Op::Purge,
-];
+/// The operations whose body is one transaction (`BEGIN` ... `COMMIT`) spread over several
+/// awaits. Not a first rotation on SQLite: that one is a single command to the connection's
+/// thread (`BEGIN IMMEDIATE` to `COMMIT` in one string), so no await of the caller ever sits
+/// inside its transaction (a cut before the thread has run it is caught by the pool's release
+/// check like any other; the random cuts include it).
+fn in_transaction(backend: session_api::db::Backend) -> Vec<Op> {
+    let mut ops = vec![
+        Op::CreateFamily,
+        Op::Repeat,
+        Op::RevokeFamilyOfToken,
+        Op::ChangePassword,
+        Op::DeleteUser,
+        Op::Purge,
+    ];
+    if backend == session_api::db::Backend::Postgres {
+        ops.insert(1, Op::Rotate);
+    }
+    ops
+}
 
 /// Each transactional operation on `db`, `rounds` times, cut at the first await at which the
 /// database reports its transaction open ([`Cut::InsideTransaction`]): unlike a random cut,
@@ -754,7 +788,7 @@ async fn cut_inside_known_transactions(app: &TestApp, db: &Db, rounds: usize) ->
     let uid = user_id(app, "hangup").await;
     let before = app.state.db().discarded_connections();
     for round in 0..rounds {
-        for op in IN_TRANSACTION {
+        for op in in_transaction(db.backend()) {
             let ctx = format!("round {round}, {op:?}");
             // A call whose statements are all answered within one poll finishes unseen (the
             // database can be that quick); then it runs again, on a fresh family and user.
@@ -854,7 +888,60 @@ async fn a_connection_left_in_a_raw_transaction_is_never_reused(b: Backend) {
     assert_eq!(app.signup("after_ghost").await.status, 200);
 }
 
+/// A rotation whose write fails half-way (its successor's hash already taken: a unique
+/// violation after the token was marked used) changes nothing, leaves no transaction open for
+/// the pool's safety net to find, and the next write goes through. On SQLite this is the
+/// one-string rotation's error path (`BEGIN IMMEDIATE` ran, `COMMIT` did not).
+async fn a_rotation_failing_half_way_changes_nothing_and_leaves_nothing_open(b: Backend) {
+    let app = TestApp::new(&b).await;
+    assert_eq!(app.signup("halfway").await.status, 200);
+    let uid = user_id(&app, "halfway").await;
+    let db = app.state.db();
+    let fam = new_family(&app, uid).await;
+    let h = hash_refresh_token(&fam.token);
+    let succ = hash_refresh_token(&app.state.keys().successor_of(&fam.token));
+    // The successor's hash, taken by another family's token.
+    let other = new_family(&app, uid).await;
+    sqlx::query("UPDATE refresh_tokens SET token_hash = $1 WHERE family_id = $2")
+        .bind(&succ)
+        .bind(&other.id)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let s = app.state.settings();
+    let res = db
+        .rotate(Rotation {
+            token_hash: h.clone(),
+            successor_hash: succ,
+            transport: Transport::Body,
+            now: app.state.now_ms(),
+            idle_ms: s.refresh_idle_ms,
+            grace_ms: s.refresh_grace_ms,
+        })
+        .await;
+    assert!(res.is_err(), "the write cannot succeed: {res:?}");
+    app.assert_no_connection_left_in_a_transaction(Duration::from_secs(1))
+        .await;
+    assert_eq!(
+        db.discarded_connections(),
+        0,
+        "the failed rotation's transaction was left for the pool's safety net"
+    );
+    let used: Option<i64> = sqlx::query("SELECT used_at FROM refresh_tokens WHERE token_hash = $1")
+        .bind(&h)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(used, None, "the token was marked used by a rotation that failed");
+    tokio::time::timeout(Duration::from_secs(1), new_family(&app, uid))
+        .await
+        .expect("the next write did not go through within 1 s");
+}
+
 on_both_backends!(
+    a_rotation_failing_half_way_changes_nothing_and_leaves_nothing_open,
     hung_up_clients_never_lock_the_server,
     requests_cut_by_the_timeout_leave_nothing_open,
     cancelled_database_calls_still_complete_or_roll_back,

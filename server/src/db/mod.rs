@@ -225,6 +225,29 @@ const ROTATE_WRITE_SQLITE: &str = "UPDATE refresh_tokens SET used_at = $1, succe
      INSERT INTO refresh_tokens (token_hash, family_id, created_at) SELECT $2, $4, $1 WHERE changes() = 1; \
      UPDATE refresh_families SET last_used_at = $1 WHERE id = $4 AND changes() = 1";
 
+/// The common rotation on SQLite in one round trip to the connection's thread: an unused token
+/// of a live family (not revoked, not past its end, not idle, presented the way it was issued)
+/// is marked used, its successor stored and the family touched, all in one `BEGIN IMMEDIATE`
+/// transaction, and the family's row comes back. Anything else changes nothing and returns no
+/// row; then the general path (read, decide, write) runs and gives the precise outcome. Each
+/// write runs only when the one before it changed exactly one row (`changes()`), so the row
+/// comes back only when all three did. Why one string: sqlx runs every statement of a SQLite
+/// connection on that connection's own thread and each call is a round trip to it (two context
+/// switches); a rotation was seven of them (server/README.md, "Issue 16").
+const ROTATE_FAST_SQLITE: &str = "BEGIN IMMEDIATE; \
+     UPDATE refresh_tokens SET used_at = $1, successor_hash = $2 \
+     WHERE token_hash = $3 AND used_at IS NULL AND family_id = ( \
+       SELECT f.id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+       WHERE t.token_hash = $3 AND f.revoked_at IS NULL AND f.transport = $5 \
+         AND $1 < f.expires_at AND $1 - f.last_used_at < $4); \
+     INSERT INTO refresh_tokens (token_hash, family_id, created_at) \
+       SELECT $2, family_id, $1 FROM refresh_tokens WHERE token_hash = $3 AND changes() = 1; \
+     UPDATE refresh_families SET last_used_at = $1 \
+       WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $2) AND changes() = 1; \
+     SELECT f.id, f.user_id, f.expires_at, u.roles FROM refresh_families f JOIN users u ON u.id = f.user_id \
+       WHERE f.id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $2) AND changes() = 1; \
+     COMMIT";
+
 /// Rotation writes on PostgreSQL: one statement with data-modifying CTEs; returns rows written.
 const ROTATE_WRITE_POSTGRES: &str = "WITH u AS (UPDATE refresh_tokens SET used_at = $1, successor_hash = $2 \
      WHERE token_hash = $3 AND used_at IS NULL RETURNING family_id), \
@@ -310,6 +333,12 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))
+            // SQLite: no ping before lending a connection. It is a file opened by a thread of
+            // this process, not a socket that can go away while idle; the release check
+            // (`after_release` below) already asked it and closes it on any error, and the ping was one more round trip
+            // to that thread in every unit of work. PostgreSQL keeps sqlx's ping: a server restart
+            // leaves idle connections dead, and the ping swaps them before a request sees it.
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -975,6 +1004,11 @@ impl Db {
 
     /// Presents a refresh token: rotates it, answers the grace successor, or detects reuse.
     async fn rotate_inline(&self, r: &Rotation) -> Result<RotateOutcome, sqlx::Error> {
+        if self.backend == Backend::Sqlite {
+            if let Some(rotated) = self.rotate_fast_sqlite(r).await? {
+                return Ok(RotateOutcome::Rotated(rotated));
+            }
+        }
         let (_w, mut tx) = self.begin().await?;
         self.lock_family_of_token(&mut tx, &r.token_hash).await?;
         let row = sqlx::query(
@@ -1105,6 +1139,43 @@ impl Db {
                 self.commit_announced(tx, user_id).await?;
                 Ok(RotateOutcome::ReuseDetected { family_id, user_id })
             }
+        }
+    }
+
+    /// [`ROTATE_FAST_SQLITE`]: Some when it rotated, None when the general path must decide.
+    async fn rotate_fast_sqlite(&self, r: &Rotation) -> Result<Option<Rotated>, sqlx::Error> {
+        let _w = self.write_guard().await;
+        let mut conn = self.pool.acquire().await?;
+        let rows = sqlx::query(ROTATE_FAST_SQLITE)
+            .bind(r.now)
+            .bind(&r.successor_hash)
+            .bind(&r.token_hash)
+            .bind(r.idle_ms)
+            .bind(r.transport.as_str())
+            .fetch_all(&mut *conn)
+            .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                // A statement failed after the BEGIN: end the transaction here (the pool's
+                // release check would otherwise close the connection). Fails harmlessly when
+                // the BEGIN itself failed and no transaction is open.
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(e);
+            }
+        };
+        match rows.as_slice() {
+            [] => Ok(None),
+            [row] => Ok(Some(Rotated {
+                family_id: row.try_get(0)?,
+                user_id: row.try_get(1)?,
+                expires_at: row.try_get(2)?,
+                roles: split_roles(&row.try_get::<String, _>(3)?),
+            })),
+            more => Err(sqlx::Error::Protocol(format!(
+                "the rotation returned {} rows, not one",
+                more.len()
+            ))),
         }
     }
 

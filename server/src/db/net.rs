@@ -14,8 +14,11 @@
 //!   so they are equal exactly when no transaction block was already open. Inside an aborted
 //!   block the statement fails (SQLSTATE 25P02), which also means "open".
 //! - SQLite: no SQL asks for the autocommit state, but `BEGIN` fails inside a transaction. A
-//!   deferred `BEGIN` takes no lock, and the `ROLLBACK` right after ends it; if that `ROLLBACK`
-//!   fails the check fails and the pool closes the connection.
+//!   deferred `BEGIN` takes no lock, and the `ROLLBACK` right after ends it (both in one string:
+//!   one round trip to the connection's thread); if that `ROLLBACK` fails the check fails and
+//!   the pool closes the connection. sqlx's own transaction depth is not enough here: it counts
+//!   only the transactions sqlx began, not a `BEGIN` sent as SQL (the rotation's one-string
+//!   transaction, cut before its `COMMIT` ran, is one).
 //!
 //! A closed connection's open transaction is rolled back by the database (PostgreSQL when the
 //! session ends, SQLite in `sqlite3_close`).
@@ -78,11 +81,11 @@ async fn in_transaction(conn: &mut AnyConnection, backend: Backend) -> Result<bo
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("25P02") => true,
             Err(e) => return Err(e),
         },
-        Backend::Sqlite => match conn.execute("BEGIN").await {
-            Ok(_) => {
-                conn.execute("ROLLBACK").await?;
-                false
-            }
+        // Both statements in one string: one round trip to the connection's worker thread (sqlx
+        // runs them in order and stops at the first error, so the ROLLBACK runs only after a
+        // BEGIN that worked, and ends exactly that transaction).
+        Backend::Sqlite => match conn.execute("BEGIN; ROLLBACK").await {
+            Ok(_) => false,
             // "cannot start a transaction within a transaction"
             Err(sqlx::Error::Database(_)) => true,
             Err(e) => return Err(e),
