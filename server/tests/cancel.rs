@@ -934,7 +934,10 @@ async fn a_rotation_failing_half_way_changes_nothing_and_leaves_nothing_open(b: 
         .unwrap()
         .try_get(0)
         .unwrap();
-    assert_eq!(used, None, "the token was marked used by a rotation that failed");
+    assert_eq!(
+        used, None,
+        "the token was marked used by a rotation that failed"
+    );
     tokio::time::timeout(Duration::from_secs(1), new_family(&app, uid))
         .await
         .expect("the next write did not go through within 1 s");
