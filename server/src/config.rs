@@ -106,6 +106,11 @@ pub struct Config {
     /// Provider, compared exactly with its discovery document's `issuer`. BFF is off without it.
     #[arg(long, env = "SESSION_API_UPSTREAM_ISSUER")]
     pub upstream_issuer: Option<String>,
+    /// Backend-for-frontend mode in front of a backend with the tutorial's contract (its base
+    /// URL): users sign in with a password through `POST /api/bff/signin`, and this server keeps
+    /// the backend's tokens. One of this and `--upstream-issuer`.
+    #[arg(long, env = "SESSION_API_UPSTREAM_TUTORIAL")]
+    pub upstream_tutorial: Option<String>,
     /// BFF: this server's client id at the upstream provider (a confidential client).
     #[arg(long, env = "SESSION_API_UPSTREAM_CLIENT_ID")]
     pub upstream_client_id: Option<String>,

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use common::{fresh_database, Backend, Resp};
+use common::{fresh_database, futures_join, Backend, Resp};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
+use session_api::bff::config::UpstreamKind;
 use session_api::bff::store::hash_id;
 use session_api::bff::{Bff, BffConfig};
 use session_api::clock::ManualClock;
@@ -743,32 +744,6 @@ async fn statuses(futs: Vec<impl std::future::Future<Output = Resp>>) -> Vec<u16
         .collect()
 }
 
-async fn futures_join<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
-    // Polled together in this task (the app's own work runs in tasks of its own).
-    let mut out = Vec::new();
-    let mut pinned: Vec<_> = futs.into_iter().map(Box::pin).collect();
-    let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if done[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => done[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.extend(done.into_iter().map(Option::unwrap));
-    out
-}
-
 async fn fifty_concurrent_calls_of_one_session_refresh_once(b: Backend) {
     needs_provider!();
     let (p, app) = started(&b, 60).await;
@@ -1071,7 +1046,10 @@ async fn a_discovery_document_of_another_issuer_stops_the_start() {
     let p = Provider::start(&origin, 60).await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = bff_config(&p, &origin, dir.path());
-    cfg.issuer = format!("{}/", p.issuer());
+    match &mut cfg.kind {
+        UpstreamKind::Oidc(c) => c.issuer = format!("{}/", p.issuer()),
+        other => panic!("{other:?}"),
+    }
     let (url, _d) = fresh_database(&Backend::Sqlite).await;
     let db = Db::connect(&url, 2).await.unwrap();
     let e = Bff::start(cfg, &SECRET, db).await.unwrap_err();

@@ -23,6 +23,29 @@ pub struct UpstreamApi {
 /// The BFF's settings, all checked.
 #[derive(Debug, Clone)]
 pub struct BffConfig {
+    /// Who signs users in and issues the tokens the BFF keeps.
+    pub kind: UpstreamKind,
+    /// Proxy allowlist.
+    pub apis: Vec<UpstreamApi>,
+}
+
+/// The two kinds of upstream.
+#[derive(Debug, Clone)]
+pub enum UpstreamKind {
+    /// An OpenID Provider (`--upstream-issuer`), spoken to as a confidential client.
+    Oidc(OidcClient),
+    /// A backend with the tutorial's contract (`--upstream-tutorial URL`): a password sign-in at
+    /// `URL/api/auth/signin`, refreshes at `URL/api/auth/refreshtoken`, the access token sent as
+    /// `x-access-token` (../shared/TUTORIAL-BACKEND.md).
+    Tutorial {
+        /// Its base URL, no trailing slash.
+        base: Url,
+    },
+}
+
+/// This server as a client of an OpenID Provider.
+#[derive(Debug, Clone)]
+pub struct OidcClient {
     /// The issuer, exactly as configured (compared byte for byte with discovery's).
     pub issuer: String,
     /// Client id.
@@ -31,13 +54,11 @@ pub struct BffConfig {
     pub client_secret: String,
     /// Scopes, space-separated (must include `openid`).
     pub scopes: String,
-    /// Proxy allowlist.
-    pub apis: Vec<UpstreamApi>,
     /// The app's public origin, no trailing slash.
     pub origin: String,
 }
 
-impl BffConfig {
+impl OidcClient {
     /// `<origin>/api/bff/callback`.
     pub fn redirect_uri(&self) -> String {
         format!("{}/api/bff/callback", self.origin)
@@ -47,26 +68,76 @@ impl BffConfig {
     pub fn post_logout_redirect_uri(&self) -> String {
         format!("{}/", self.origin)
     }
+}
+
+impl BffConfig {
+    /// The OpenID client, when that is the upstream.
+    pub fn oidc(&self) -> Option<&OidcClient> {
+        match &self.kind {
+            UpstreamKind::Oidc(c) => Some(c),
+            UpstreamKind::Tutorial { .. } => None,
+        }
+    }
 
     /// Reads and checks the flags; `Ok(None)`: BFF is off.
     pub fn from_config(c: &Config) -> Result<Option<BffConfig>, String> {
-        let Some(issuer) = c.upstream_issuer.as_deref().map(str::trim) else {
-            let stray = [
-                ("--upstream-client-id", c.upstream_client_id.is_some()),
-                (
-                    "--upstream-client-secret-file",
-                    c.upstream_client_secret_file.is_some(),
-                ),
-                ("--upstream-api", !c.upstream_api.is_empty()),
-                ("--bff-origin", c.bff_origin.is_some()),
-            ];
-            if let Some((flag, _)) = stray.iter().find(|(_, set)| *set) {
+        let oidc_flags = [
+            ("--upstream-client-id", c.upstream_client_id.is_some()),
+            (
+                "--upstream-client-secret-file",
+                c.upstream_client_secret_file.is_some(),
+            ),
+            ("--bff-origin", c.bff_origin.is_some()),
+        ];
+        let kind = match (c.upstream_issuer.as_deref(), c.upstream_tutorial.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "--upstream-issuer and --upstream-tutorial are two kinds of upstream: give one"
+                        .into(),
+                )
+            }
+            (None, None) => {
+                let api_flag = [("--upstream-api", !c.upstream_api.is_empty())];
+                if let Some((flag, _)) = oidc_flags.iter().chain(&api_flag).find(|(_, set)| *set) {
+                    return Err(format!(
+                        "{flag} is a backend-for-frontend flag: it needs --upstream-issuer (or --upstream-tutorial)"
+                    ));
+                }
+                return Ok(None);
+            }
+            (None, Some(base)) => {
+                if let Some((flag, _)) = oidc_flags.iter().find(|(_, set)| *set) {
+                    return Err(format!(
+                        "{flag} is for an OpenID upstream (--upstream-issuer): --upstream-tutorial has no use for it"
+                    ));
+                }
+                let mut base = check_http_url("--upstream-tutorial", base.trim())?;
+                if base.query().is_some() || base.cannot_be_a_base() {
+                    return Err(format!(
+                        "--upstream-tutorial '{base}' must be a base URL without a query, like http://127.0.0.1:8080"
+                    ));
+                }
+                let path = base.path().trim_end_matches('/').to_owned();
+                base.set_path(&path);
+                UpstreamKind::Tutorial { base }
+            }
+            (Some(issuer), None) => UpstreamKind::Oidc(Self::oidc_client(c, issuer.trim())?),
+        };
+        let mut apis: Vec<UpstreamApi> = Vec::new();
+        for spec in &c.upstream_api {
+            let api = parse_upstream_api(spec)?;
+            if apis.iter().any(|a| a.prefix == api.prefix) {
                 return Err(format!(
-                    "{flag} is a backend-for-frontend flag: it needs --upstream-issuer"
+                    "--upstream-api: prefix '{}' is given twice",
+                    api.prefix
                 ));
             }
-            return Ok(None);
-        };
+            apis.push(api);
+        }
+        Ok(Some(BffConfig { kind, apis }))
+    }
+
+    fn oidc_client(c: &Config, issuer: &str) -> Result<OidcClient, String> {
         check_http_url("--upstream-issuer", issuer)?;
         let client_id = c
             .upstream_client_id
@@ -105,26 +176,13 @@ impl BffConfig {
             .bff_origin
             .as_deref()
             .ok_or("--upstream-issuer needs --bff-origin (the app's public origin, e.g. https://app.example)")?;
-        let origin = parse_origin(origin)?;
-        let mut apis: Vec<UpstreamApi> = Vec::new();
-        for spec in &c.upstream_api {
-            let api = parse_upstream_api(spec)?;
-            if apis.iter().any(|a| a.prefix == api.prefix) {
-                return Err(format!(
-                    "--upstream-api: prefix '{}' is given twice",
-                    api.prefix
-                ));
-            }
-            apis.push(api);
-        }
-        Ok(Some(BffConfig {
+        Ok(OidcClient {
             issuer: issuer.to_owned(),
             client_id,
             client_secret,
             scopes: scopes.join(" "),
-            apis,
-            origin,
-        }))
+            origin: parse_origin(origin)?,
+        })
     }
 }
 
@@ -235,6 +293,64 @@ mod tests {
     }
 
     #[test]
+    fn a_tutorial_upstream_takes_a_base_url_and_no_openid_flags() {
+        let c = parse(&[
+            "--upstream-tutorial",
+            "http://127.0.0.1:8080/",
+            "--upstream-api",
+            "tut=http://127.0.0.1:8080",
+        ])
+        .unwrap()
+        .unwrap();
+        match &c.kind {
+            UpstreamKind::Tutorial { base } => assert_eq!(base.as_str(), "http://127.0.0.1:8080"),
+            other => panic!("{other:?}"),
+        }
+        assert!(c.oidc().is_none());
+        for (args, needle) in [
+            (
+                &[
+                    "--upstream-tutorial",
+                    "http://127.0.0.1:1",
+                    "--upstream-issuer",
+                    "https://id.example",
+                ][..],
+                "give one",
+            ),
+            (
+                &[
+                    "--upstream-tutorial",
+                    "http://127.0.0.1:1",
+                    "--upstream-client-id",
+                    "x",
+                ][..],
+                "has no use for it",
+            ),
+            (
+                &[
+                    "--upstream-tutorial",
+                    "http://127.0.0.1:1",
+                    "--bff-origin",
+                    "https://a.example",
+                ][..],
+                "--bff-origin is for an OpenID upstream",
+            ),
+            (
+                &["--upstream-tutorial", "http://tutorial.example"][..],
+                "must be https",
+            ),
+            (
+                &["--upstream-tutorial", "http://127.0.0.1:1/?a=1"][..],
+                "without a query",
+            ),
+            (&["--upstream-tutorial", "nonsense"][..], "not a URL"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
     fn a_full_configuration_parses_and_missing_parts_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("s");
@@ -254,9 +370,10 @@ mod tests {
         ])
         .unwrap()
         .unwrap();
-        assert_eq!(c.client_secret, "s3cret");
-        assert_eq!(c.scopes, "openid profile offline_access");
-        assert_eq!(c.redirect_uri(), "https://app.example/api/bff/callback");
+        let o = c.oidc().unwrap();
+        assert_eq!(o.client_secret, "s3cret");
+        assert_eq!(o.scopes, "openid profile offline_access");
+        assert_eq!(o.redirect_uri(), "https://app.example/api/bff/callback");
         assert_eq!(c.apis[0].base.as_str(), "https://orders.example/v1");
         assert_eq!(c.apis[1].prefix, "stock");
         let base = [

@@ -19,6 +19,7 @@
 pub mod config;
 pub mod proxy;
 pub mod store;
+pub mod tutorial;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -82,7 +83,7 @@ pub struct Bff {
 impl std::fmt::Debug for Bff {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bff")
-            .field("issuer", &self.upstream.config().issuer)
+            .field("login", &self.upstream.login_kind())
             .finish_non_exhaustive()
     }
 }
@@ -150,6 +151,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/bff/login", get(login))
         .route("/api/bff/callback", get(callback))
         .route("/api/bff/session", get(session))
+        .route("/api/bff/signin", post(signin))
         .route("/api/bff/logout", post(logout));
     for (i, api) in bff.upstream.config().apis.iter().enumerate() {
         r = r.route(
@@ -296,8 +298,26 @@ struct LoginQuery {
     return_to: Option<String>,
 }
 
+/// The refusal of a route that belongs to the other kind of upstream.
+fn other_login_kind(bff: &Bff) -> Response {
+    let (message, code) = match bff.upstream.login_kind() {
+        "password" => (
+            "This server signs in with a password: POST /api/bff/signin.",
+            "bff_password_login",
+        ),
+        _ => (
+            "This server signs in at its OpenID Provider: GET /api/bff/login.",
+            "bff_redirect_login",
+        ),
+    };
+    refusal(StatusCode::NOT_FOUND, message, code)
+}
+
 async fn login(State(st): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
     let bff = st.bff().expect("route exists only with bff");
+    let Some(oidc) = bff.upstream.oidc() else {
+        return other_login_kind(bff);
+    };
     let return_to = match q.return_to.as_deref() {
         None | Some("") => "/",
         Some(p) => match safe_return_path(p) {
@@ -329,7 +349,7 @@ async fn login(State(st): State<AppState>, Query(q): Query<LoginQuery>) -> Respo
     {
         return crate::ApiError::from(e).into_response();
     }
-    let mut res = redirect(&bff.upstream.authorization_url(&state, &nonce, &verifier));
+    let mut res = redirect(&oidc.authorization_url(&state, &nonce, &verifier));
     add_cookie(
         &mut res,
         &host_cookie(
@@ -356,6 +376,9 @@ async fn callback(
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     let bff = st.bff().expect("route exists only with bff").clone();
+    let Some(oidc) = bff.upstream.oidc() else {
+        return other_login_kind(&bff);
+    };
     let now = st.now_ms();
     // The sign-in is taken first whatever the answer: a state is good for one callback.
     let login = match &q.state {
@@ -390,11 +413,10 @@ async fn callback(
     if login.expires_at <= now {
         return login_failed("login_expired");
     }
-    let issuer = &bff.upstream.config().issuer;
+    let issuer = &oidc.client().issuer;
     match &q.iss {
         Some(iss) if iss != issuer => return login_failed("iss_mismatch"),
-        None if bff
-            .upstream
+        None if oidc
             .discovery
             .authorization_response_iss_parameter_supported =>
         {
@@ -405,7 +427,7 @@ async fn callback(
     let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
         return login_failed("code_missing");
     };
-    let answer = match bff.upstream.exchange_code(code, &login.code_verifier).await {
+    let answer = match oidc.exchange_code(code, &login.code_verifier).await {
         Ok(a) => a,
         Err(upstream::TokenError::Transient(e)) => {
             tracing::warn!(error = %e, "bff code exchange: provider unavailable");
@@ -419,30 +441,56 @@ async fn callback(
     let Some(id_token) = answer.id_token.clone() else {
         return login_failed("id_token_missing");
     };
-    let claims = match bff
-        .upstream
-        .check_id_token(&id_token, Some(&login.nonce), now)
-    {
+    let claims = match oidc.check_id_token(&id_token, Some(&login.nonce), now) {
         Ok(c) => c,
         Err(why) => {
             tracing::warn!(why, "bff ID token refused");
             return login_failed("id_token_invalid");
         }
     };
-    // A browser has one BFF session: a new sign-in replaces the one its cookie named.
-    if let Some(old) = cookie_value(&headers, SESSION_COOKIE) {
+    let tokens = Tokens {
+        access_token: answer.access_token,
+        refresh_token: answer.refresh_token,
+        id_token: Some(id_token),
+    };
+    let (id, _row) =
+        match start_session(&st, &bff, &headers, claims.user, tokens, answer.expires_in).await {
+            Ok(started) => started,
+            Err(e) => {
+                tracing::warn!(error = %e, "bff session could not be stored");
+                return login_failed("unavailable");
+            }
+        };
+    let mut res = redirect(&login.return_to);
+    add_cookie(&mut res, &session_cookie(&st, &id));
+    add_cookie(
+        &mut res,
+        &host_cookie(LOGIN_COOKIE, "", SameSite::Lax, Some(0)),
+    );
+    res
+}
+
+/// Stores a new session for `user` with the upstream's `tokens` (the access token good for
+/// `expires_in` s; 60 when unknown), replacing the one the browser's old cookie named (a
+/// browser has one BFF session). The new cookie's value and the row.
+async fn start_session(
+    st: &AppState,
+    bff: &Bff,
+    headers: &HeaderMap,
+    user: store::BffUser,
+    tokens: Tokens,
+    expires_in: Option<i64>,
+) -> Result<(String, SessionRow), sqlx::Error> {
+    if let Some(old) = cookie_value(headers, SESSION_COOKIE) {
         let _ = bff.store.delete_session(&hash_id(&old)).await;
     }
+    let now = st.now_ms();
     let id = random_id(32);
-    let lifetime_ms = answer.expires_in.unwrap_or(60).max(0) * 1000;
+    let lifetime_ms = expires_in.unwrap_or(60).max(0) * 1000;
     let row = SessionRow {
         id_hash: hash_id(&id),
-        user: claims.user,
-        tokens: Tokens {
-            access_token: answer.access_token,
-            refresh_token: answer.refresh_token,
-            id_token: Some(id_token),
-        },
+        user,
+        tokens,
         version: 0,
         access_expires_at: now + lifetime_ms,
         access_issued_at: now,
@@ -451,26 +499,123 @@ async fn callback(
         refresh_count: 0,
         expires_at: now.saturating_add(st.settings().refresh_ttl_ms),
     };
-    if let Err(e) = bff.store.create_session(&row).await {
-        tracing::warn!(error = %e, "bff session could not be stored");
-        return login_failed("unavailable");
-    }
+    bff.store.create_session(&row).await?;
     tracing::info!(sub = %row.user.sub, "bff session started");
-    let mut res = redirect(&login.return_to);
-    add_cookie(
-        &mut res,
-        &host_cookie(
-            SESSION_COOKIE,
-            &id,
-            SameSite::Strict,
-            Some(st.settings().refresh_ttl_ms / 1000),
-        ),
-    );
-    add_cookie(
-        &mut res,
-        &host_cookie(LOGIN_COOKIE, "", SameSite::Lax, Some(0)),
-    );
-    res
+    Ok((id, row))
+}
+
+/// The session cookie for the id.
+fn session_cookie(st: &AppState, id: &str) -> String {
+    host_cookie(
+        SESSION_COOKIE,
+        id,
+        SameSite::Strict,
+        Some(st.settings().refresh_ttl_ms / 1000),
+    )
+}
+
+#[derive(Deserialize)]
+struct SignInBody {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// `POST /api/bff/signin {username, password}` (a tutorial-kind upstream): the backend's sign-in,
+/// made by this server; the browser gets the session cookie and the session's JSON, never a
+/// token. Failed attempts count in the same throttle as session-api's own sign-in (per account
+/// and per IP, shared by every instance), under the account key `bff:<username>`.
+async fn signin(State(st): State<AppState>, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    if !csrf_ok(&parts.method, &parts.headers, &st) {
+        return csrf_refusal();
+    }
+    let bff = st.bff().expect("bff routes only").clone();
+    let Some(tutorial) = bff.upstream.tutorial() else {
+        return other_login_kind(&bff);
+    };
+    let bad_request = |m: &str| refusal(StatusCode::BAD_REQUEST, m, "bff_bad_request");
+    let body = match axum::body::to_bytes(body, 16 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return bad_request("The body must be JSON of at most 16 KiB."),
+    };
+    let (username, password) = match serde_json::from_slice::<SignInBody>(&body) {
+        Ok(SignInBody {
+            username: Some(u),
+            password: Some(p),
+        }) if !u.is_empty() && !p.is_empty() && u.len() <= 256 && p.len() <= 1024 => (u, p),
+        _ => return bad_request("username and password are required (JSON strings)."),
+    };
+    let ip = crate::auth::extract::client_ip(&parts.extensions, &parts.headers, st.settings());
+    let account = format!("bff:{username}");
+    let now = st.now_ms();
+    match st.throttle().retry_after(&account, &ip, now).await {
+        Ok(None) => {}
+        Ok(Some(wait)) => return crate::ApiError::TooManyRequests(wait).into_response(),
+        Err(e) => return crate::ApiError::from(e).into_response(),
+    }
+    let (user, answer) = match tutorial.sign_in(&username, &password).await {
+        Ok(ok) => ok,
+        Err(tutorial::SignInError::BadCredentials) => {
+            if let Err(e) = st.throttle().record_failure(&account, &ip, now).await {
+                return crate::ApiError::from(e).into_response();
+            }
+            return refusal(
+                StatusCode::UNAUTHORIZED,
+                "Invalid username or password.",
+                "bff_bad_credentials",
+            );
+        }
+        Err(e @ tutorial::SignInError::Unavailable(_)) => {
+            tracing::warn!(error = %e, "bff sign-in: backend unavailable");
+            let mut res = refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in service could not be reached: try again in a moment.",
+                codes::UPSTREAM_UNAVAILABLE,
+            );
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from_static("2"),
+            );
+            return res;
+        }
+        Err(e @ tutorial::SignInError::Rejected(..)) => {
+            tracing::warn!(error = %e, "bff sign-in refused by the backend");
+            return refusal(
+                StatusCode::BAD_GATEWAY,
+                "The sign-in service refused the request.",
+                "bff_signin_rejected",
+            );
+        }
+    };
+    if let Err(e) = st.throttle().record_success(&account, &ip).await {
+        return crate::ApiError::from(e).into_response();
+    }
+    let tokens = Tokens {
+        access_token: answer.access_token,
+        refresh_token: answer.refresh_token,
+        id_token: None,
+    };
+    match start_session(&st, &bff, &parts.headers, user, tokens, answer.expires_in).await {
+        Ok((id, row)) => {
+            let mut res = Json(session_json(&row)).into_response();
+            no_store(&mut res);
+            add_cookie(&mut res, &session_cookie(&st, &id));
+            res
+        }
+        Err(e) => crate::ApiError::from(e).into_response(),
+    }
+}
+
+/// What `GET /api/bff/session` (and a sign-in) answers about a session: never a token.
+fn session_json(s: &SessionRow) -> serde_json::Value {
+    json!({
+        "user": s.user,
+        "createdAt": s.created_at,
+        "expiresAt": s.expires_at,
+        "accessTokenExpiresAt": s.access_expires_at,
+        "lastRefreshedAt": s.refreshed_at,
+        "refreshCount": s.refresh_count,
+    })
 }
 
 /// The session of the request's cookie: `Err` is the answer to give (no cookie, ended, 503).
@@ -480,11 +625,18 @@ pub(crate) async fn current_session(
 ) -> Result<SessionRow, Response> {
     let bff = st.bff().expect("bff routes only");
     let Some(id) = cookie_value(headers, SESSION_COOKIE) else {
-        return Err(refusal(
+        // `login` tells the app which way to sign in.
+        let mut res = (
             StatusCode::UNAUTHORIZED,
-            "Not signed in.",
-            codes::NO_SESSION,
-        ));
+            Json(json!({
+                "message": "Not signed in.",
+                "code": codes::NO_SESSION,
+                "login": bff.upstream.login_kind(),
+            })),
+        )
+            .into_response();
+        no_store(&mut res);
+        return Err(res);
     };
     match bff.store.session(&hash_id(&id), st.now_ms()).await {
         Ok(Some(s)) => Ok(s),
@@ -498,15 +650,7 @@ async fn session(State(st): State<AppState>, headers: HeaderMap) -> Response {
         Ok(s) => s,
         Err(res) => return res,
     };
-    let mut res = Json(json!({
-        "user": s.user,
-        "createdAt": s.created_at,
-        "expiresAt": s.expires_at,
-        "accessTokenExpiresAt": s.access_expires_at,
-        "lastRefreshedAt": s.refreshed_at,
-        "refreshCount": s.refresh_count,
-    }))
-    .into_response();
+    let mut res = Json(session_json(&s)).into_response();
     no_store(&mut res);
     res
 }

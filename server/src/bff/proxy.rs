@@ -161,7 +161,12 @@ impl Bff {
             Ok(a) => {
                 // A new ID token must be about the same user (OpenID Connect Core 12.2).
                 let id_token = match a.id_token {
-                    Some(t) => match self.upstream().check_id_token(&t, None, now) {
+                    Some(t) => match self
+                        .upstream()
+                        .oidc()
+                        .ok_or_else(|| "an ID token from a backend that has none".to_owned())
+                        .and_then(|o| o.check_id_token(&t, None, now))
+                    {
                         Ok(c) if c.user.sub == s.user.sub => Some(t),
                         Ok(_) => {
                             tracing::warn!("bff refresh: the new ID token is about another user");
@@ -418,11 +423,11 @@ async fn forward(
     };
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
-    headers.insert(
-        header::AUTHORIZATION,
-        HeaderValue::from_str(&format!("Bearer {access_token}"))
-            .map_err(|e| unreachable(e.to_string()))?,
-    );
+    let (name, value) = bff
+        .upstream()
+        .access_header(access_token)
+        .map_err(|e| unreachable(e.to_string()))?;
+    headers.insert(name, value);
     let mut r = bff
         .upstream()
         .http()

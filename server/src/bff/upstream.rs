@@ -16,8 +16,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::config::{check_http_url, BffConfig};
+use reqwest::header::{HeaderName, HeaderValue, InvalidHeaderValue};
+
+use super::config::{check_http_url, BffConfig, OidcClient, UpstreamKind};
 use super::store::BffUser;
+use super::tutorial::Tutorial;
 
 /// The parts of the discovery document the BFF uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,13 +75,131 @@ pub enum TokenError {
     Transient(String),
 }
 
-/// The provider, discovered.
+/// The upstream: an OpenID Provider or a backend with the tutorial's contract.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     cfg: BffConfig,
+    provider: Provider,
+    http: reqwest::Client,
+}
+
+/// Which kind, ready to use.
+#[derive(Debug, Clone)]
+enum Provider {
+    Oidc(Oidc),
+    Tutorial(Tutorial),
+}
+
+/// An OpenID Provider, discovered.
+#[derive(Debug, Clone)]
+pub struct Oidc {
+    client: OidcClient,
     /// Its discovery document.
     pub discovery: Discovery,
     http: reqwest::Client,
+}
+
+impl Upstream {
+    /// Ready to use: an OpenID Provider is discovered first (an error names what is wrong); a
+    /// tutorial-kind backend needs nothing at start (it has nothing to discover, and one that is
+    /// down at start is a 503 per request, as later).
+    pub async fn discover(cfg: BffConfig) -> Result<Upstream, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        let provider = match &cfg.kind {
+            UpstreamKind::Oidc(client) => {
+                Provider::Oidc(Oidc::discover(client.clone(), http.clone()).await?)
+            }
+            UpstreamKind::Tutorial { base } => {
+                Provider::Tutorial(Tutorial::new(base.clone(), http.clone()))
+            }
+        };
+        Ok(Upstream {
+            cfg,
+            provider,
+            http,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BffConfig {
+        &self.cfg
+    }
+
+    /// The HTTP client (also the proxy's).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The OpenID Provider, when that is the upstream.
+    pub fn oidc(&self) -> Option<&Oidc> {
+        match &self.provider {
+            Provider::Oidc(o) => Some(o),
+            Provider::Tutorial(_) => None,
+        }
+    }
+
+    /// The tutorial-kind backend, when that is the upstream.
+    pub fn tutorial(&self) -> Option<&Tutorial> {
+        match &self.provider {
+            Provider::Tutorial(t) => Some(t),
+            Provider::Oidc(_) => None,
+        }
+    }
+
+    /// How the app signs in (told in `GET /api/bff/session`'s 401): `redirect` to
+    /// `/api/bff/login`, or `password` to `POST /api/bff/signin`.
+    pub fn login_kind(&self) -> &'static str {
+        match &self.provider {
+            Provider::Oidc(_) => "redirect",
+            Provider::Tutorial(_) => "password",
+        }
+    }
+
+    /// A refresh. Sent once: never retried here (a rotating provider with no grace would take a
+    /// second use of the same token as theft).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenAnswer, TokenError> {
+        match &self.provider {
+            Provider::Oidc(o) => o.refresh(refresh_token).await,
+            Provider::Tutorial(t) => t.refresh(refresh_token).await,
+        }
+    }
+
+    /// Revokes `token` where the upstream can (RFC 7009 at a provider that has the endpoint;
+    /// the tutorial's backend has no sign-out at all); whether it was sent and answered 200.
+    pub async fn revoke(&self, token: &str, hint: &str) -> bool {
+        match &self.provider {
+            Provider::Oidc(o) => o.revoke(token, hint).await,
+            Provider::Tutorial(_) => false,
+        }
+    }
+
+    /// Where the app goes after logout (the provider's end-session page), if anywhere.
+    pub fn end_session_url(&self) -> Option<String> {
+        self.oidc().and_then(Oidc::end_session_url)
+    }
+
+    /// The header that carries the access token to an upstream API: `Authorization: Bearer` for
+    /// an OpenID Provider's APIs, `x-access-token` for the tutorial's (it reads no other).
+    pub fn access_header(
+        &self,
+        access_token: &str,
+    ) -> Result<(HeaderName, HeaderValue), InvalidHeaderValue> {
+        Ok(match &self.provider {
+            Provider::Oidc(_) => (
+                reqwest::header::AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {access_token}"))?,
+            ),
+            Provider::Tutorial(_) => (
+                HeaderName::from_static("x-access-token"),
+                HeaderValue::from_str(access_token)?,
+            ),
+        })
+    }
 }
 
 /// Claims of a checked ID token.
@@ -90,19 +211,18 @@ pub struct IdClaims {
     pub raw: Value,
 }
 
-impl Upstream {
+impl Oidc {
+    /// This server as the provider's client.
+    pub fn client(&self) -> &OidcClient {
+        &self.client
+    }
+
     /// Fetches and checks the discovery document (issuer compared exactly, endpoints https
     /// except on loopback, S256 offered when methods are listed).
-    pub async fn discover(cfg: BffConfig) -> Result<Upstream, String> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+    pub async fn discover(client: OidcClient, http: reqwest::Client) -> Result<Oidc, String> {
         let url = format!(
             "{}/.well-known/openid-configuration",
-            cfg.issuer.trim_end_matches('/')
+            client.issuer.trim_end_matches('/')
         );
         let r = http
             .get(&url)
@@ -116,10 +236,10 @@ impl Upstream {
             .json()
             .await
             .map_err(|e| format!("upstream discovery {url}: not a discovery document: {e}"))?;
-        if discovery.issuer != cfg.issuer {
+        if discovery.issuer != client.issuer {
             return Err(format!(
                 "upstream discovery {url}: its issuer is '{}', not --upstream-issuer '{}' (compared exactly)",
-                discovery.issuer, cfg.issuer
+                discovery.issuer, client.issuer
             ));
         }
         check_http_url("authorization_endpoint", &discovery.authorization_endpoint)?;
@@ -140,21 +260,11 @@ impl Upstream {
                 ));
             }
         }
-        Ok(Upstream {
-            cfg,
+        Ok(Oidc {
+            client,
             discovery,
             http,
         })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &BffConfig {
-        &self.cfg
-    }
-
-    /// The HTTP client (also the proxy's).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
     }
 
     /// The authorization request URL.
@@ -163,9 +273,9 @@ impl Upstream {
         let mut u = Url::parse(&self.discovery.authorization_endpoint).expect("checked at start");
         u.query_pairs_mut()
             .append_pair("response_type", "code")
-            .append_pair("client_id", &self.cfg.client_id)
-            .append_pair("redirect_uri", &self.cfg.redirect_uri())
-            .append_pair("scope", &self.cfg.scopes)
+            .append_pair("client_id", &self.client.client_id)
+            .append_pair("redirect_uri", &self.client.redirect_uri())
+            .append_pair("scope", &self.client.scopes)
             .append_pair("state", state)
             .append_pair("nonce", nonce)
             .append_pair("code_challenge", &challenge)
@@ -180,8 +290,8 @@ impl Upstream {
             "Basic {}",
             STANDARD.encode(format!(
                 "{}:{}",
-                enc(&self.cfg.client_id),
-                enc(&self.cfg.client_secret)
+                enc(&self.client.client_id),
+                enc(&self.client.client_secret)
             ))
         )
     }
@@ -222,7 +332,7 @@ impl Upstream {
         code: &str,
         code_verifier: &str,
     ) -> Result<TokenAnswer, TokenError> {
-        let redirect = self.cfg.redirect_uri();
+        let redirect = self.client.redirect_uri();
         self.token_request(&[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -232,8 +342,7 @@ impl Upstream {
         .await
     }
 
-    /// The refresh-token grant. Sent once: never retried here (a rotating provider with no grace
-    /// would take a second use of the same token as theft).
+    /// The refresh-token grant (sent once: see [`Upstream::refresh`]).
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenAnswer, TokenError> {
         self.token_request(&[
             ("grant_type", "refresh_token"),
@@ -276,10 +385,10 @@ impl Upstream {
         let endpoint = self.discovery.end_session_endpoint.as_ref()?;
         let mut u = Url::parse(endpoint).ok()?;
         u.query_pairs_mut()
-            .append_pair("client_id", &self.cfg.client_id)
+            .append_pair("client_id", &self.client.client_id)
             .append_pair(
                 "post_logout_redirect_uri",
-                &self.cfg.post_logout_redirect_uri(),
+                &self.client.post_logout_redirect_uri(),
             );
         Some(u.into())
     }
@@ -321,7 +430,7 @@ impl Upstream {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or("unreadable claims")?;
-        if c["iss"].as_str() != Some(self.cfg.issuer.as_str()) {
+        if c["iss"].as_str() != Some(self.client.issuer.as_str()) {
             return Err(format!("iss {} is not the issuer", c["iss"]));
         }
         let aud: Vec<&str> = match &c["aud"] {
@@ -329,7 +438,7 @@ impl Upstream {
             Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
             _ => vec![],
         };
-        let me = self.cfg.client_id.as_str();
+        let me = self.client.client_id.as_str();
         if !aud.contains(&me) {
             return Err(format!("aud {} does not contain the client id", c["aud"]));
         }
@@ -384,14 +493,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn upstream() -> Upstream {
-        Upstream {
-            cfg: BffConfig {
+    fn upstream() -> Oidc {
+        Oidc {
+            client: OidcClient {
                 issuer: "https://id.example".into(),
                 client_id: "app".into(),
                 client_secret: "s".into(),
                 scopes: "openid".into(),
-                apis: vec![],
                 origin: "https://app.example".into(),
             },
             discovery: Discovery {

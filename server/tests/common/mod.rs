@@ -496,3 +496,31 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Runs the futures together in this task and gives their outputs in order (the app's own work
+/// runs in tasks of its own).
+pub async fn futures_join<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    // Polled together in this task (the app's own work runs in tasks of its own).
+    let mut out = Vec::new();
+    let mut pinned: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.extend(done.into_iter().map(Option::unwrap));
+    out
+}
