@@ -107,10 +107,19 @@ async fn api_not_found() -> ApiError {
     ApiError::NotFound("Not found!".into())
 }
 
-/// Every 4xx/5xx without a JSON body (router 404/405, body limit, timeout...) gets one.
+/// Marks an answer relayed as another server gave it (the BFF's proxy): [`json_errors`] leaves
+/// its body alone, so the app sees the upstream API's own error (the tutorial's `text/html`
+/// 403 page, say), status, type and body, as it would without the proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct Relayed;
+
+/// Every 4xx/5xx without a JSON body (router 404/405, body limit, timeout...) gets one, except
+/// a [`Relayed`] answer.
 fn json_errors(res: Response) -> Response {
     let status = res.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || res.extensions().get::<Relayed>().is_some()
+    {
         return res;
     }
     let is_json = res

@@ -289,6 +289,25 @@ async fn proxied_calls_carry_x_access_token_and_refresh_once_when_due(b: Backend
         r.status, 403,
         "alice is no moderator: the backend's own answer"
     );
+    assert_eq!(
+        r.json(),
+        json!({"message": "Require Moderator Role!"}),
+        "the backend's own refusal, as it gave it"
+    );
+    // An answer that is not JSON passes untouched too (Express's HTML 404 page).
+    let r = app
+        .get(&format!("/api/{PREFIX}/no/such/route"), &cookie)
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(
+        r.text().contains("Cannot GET /no/such/route"),
+        "rewritten on the way: {}",
+        r.text()
+    );
+    assert!(r.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     // A token the browser sends is never what reaches the API.
     let r = app
         .call(

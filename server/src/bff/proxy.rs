@@ -385,6 +385,7 @@ pub async fn handle(st: AppState, api: usize, req: Request) -> Response {
     let mut res = Response::new(Body::from(bytes));
     *res.status_mut() = status;
     *res.headers_mut() = headers;
+    res.extensions_mut().insert(crate::web::Relayed);
     res
 }
 
