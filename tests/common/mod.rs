@@ -19,6 +19,7 @@
 
 pub mod provider;
 pub mod real;
+pub mod real_bff;
 pub mod record;
 pub mod tutorial;
 
