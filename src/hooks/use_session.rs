@@ -77,7 +77,12 @@ impl UseSessionHandle {
     ) {
         let engine = self.ctx.engine.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            on_done.emit(engine.login(username, password, remember).await);
+            let done = if engine.config().bff() {
+                engine.bff_sign_in(username, password).await
+            } else {
+                engine.login(username, password, remember).await
+            };
+            on_done.emit(done);
         });
     }
 
@@ -98,6 +103,9 @@ impl UseSessionHandle {
     /// (when it has one) to end the provider's own session.
     pub fn logout(&self) {
         let engine = self.ctx.engine.clone();
+        if engine.config().bff() {
+            return self.bff_logout(false);
+        }
         if !engine.config().oidc() {
             return engine.logout();
         }
@@ -106,6 +114,24 @@ impl UseSessionHandle {
                 oidc::go(&url);
             }
         });
+    }
+
+    /// Backend for frontend: signs out here and in every tab, asks the server to end the
+    /// session (`everywhere`: every session of the user), then goes to the provider's
+    /// end-session page when the server names one.
+    pub fn bff_logout(&self, everywhere: bool) {
+        let engine = self.ctx.engine.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(url) = engine.bff_logout(everywhere).await {
+                oidc::go(&url);
+            }
+        });
+    }
+
+    /// Backend for frontend: sends the browser to the server's sign-in, to come back to
+    /// `return_to`.
+    pub fn sign_in_at_server(&self, return_to: &str) {
+        oidc::go(&self.ctx.engine.bff_login_url(return_to));
     }
 
     /// OpenID Connect: sends the browser to the provider's sign-in, to come back to

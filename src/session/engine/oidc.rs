@@ -84,6 +84,8 @@ impl Inner {
             refresh: answer.refresh_token,
             id_token: None,
             roles: Vec::new(),
+            user: None,
+            bff: None,
         };
         let mut iat_ms = None;
         if let Some(id) = answer
@@ -305,6 +307,7 @@ impl Engine {
             }),
             remember: p.remember,
             got: Got::SignIn,
+            bff: None,
         };
         let stored = stored_generation(storage);
         let effects = {
