@@ -262,6 +262,10 @@ async fn four_tabs_over_five_lifetimes_make_no_invalid_grant_and_no_logout() {
         );
         assert_eq!(tab.inspector_status().await, "Signed in", "tab {i}");
         assert_eq!(tab.inspector_number("insp-401").await, 0, "tab {i}");
+        // The app reads the server-side session at load (and on a wake, at most every 30 s),
+        // not per lifetime: the server refreshes, the browser has nothing to schedule.
+        let reads = tab.inspector_number("insp-refreshes").await;
+        assert!(reads <= 2, "tab {i} read the session {reads} times");
     }
     for (i, tab) in tabs.iter().enumerate() {
         assert_no_token_readable(tab, &w.provider, &format!("tab {i}")).await;
