@@ -119,8 +119,8 @@ impl Engine {
 impl Inner {
     pub(super) fn authorize(&self, mut req: HttpRequest, token: &str) -> HttpRequest {
         if self.cfg.bff() {
-            // No token in the browser: the cookie (sent by the browser) is the credential.
-            self.mark(&mut req);
+            // No token in the browser: the cookie (sent by the browser) is the credential, and
+            // the CSRF header goes on in `Engine::send`, signed in or not.
             return req;
         }
         match self.cfg.token_header {
