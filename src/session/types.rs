@@ -99,7 +99,7 @@ pub struct Timeline {
 
 /// Backend for frontend: the server-side session as `GET /api/bff/session` states it (server
 /// clock, Unix ms). The tokens themselves never leave the server; these are their times.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BffSession {
     /// When the sign-in created it.
     pub created_at_ms: f64,

@@ -163,7 +163,7 @@ impl Inner {
         let timing = timing(&session, sent.sent_at, sent.received_at, sent.date);
         let fresh = Fresh {
             user: Some(user),
-            bff: Some(session),
+            bff: Some(sent.resp.body),
             ..Fresh::default()
         };
         Ok((fresh, timing))
@@ -243,7 +243,9 @@ impl Engine {
 
     /// The server-side session as last read.
     pub fn bff_session(&self) -> Option<BffSession> {
-        self.0.st.borrow().token().and_then(|t| t.bff.clone())
+        let st = self.0.st.borrow();
+        let raw = st.token()?.bff.as_deref()?;
+        parse_session(raw).ok().map(|(_, s)| s)
     }
 
     /// Password upstreams: `POST /api/bff/signin`; its 200 is the session's JSON (the server
@@ -251,7 +253,8 @@ impl Engine {
     /// the server's words; 503 says to try again.
     pub async fn bff_sign_in(&self, username: String, password: String) -> Result<(), ClientError> {
         let inner = self.0.clone();
-        let body = serde_json::json!({ "username": username, "password": password }).to_string();
+        let body = serde_json::to_string(&api_types::SigninRequest { username, password })
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
         let mut req = inner.bff_request(Method::Post, paths::BFF_SIGNIN);
         req.headers
             .push(("content-type".into(), "application/json".into()));
@@ -286,7 +289,7 @@ impl Engine {
             area: None,
             remember: true,
             got: Got::SignIn,
-            bff: Some(session),
+            bff: Some(resp.body),
         };
         let stored = stored_generation(&*inner.ports.storage);
         let effects = {

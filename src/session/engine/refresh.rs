@@ -16,7 +16,7 @@ use super::super::events::SessionEvent;
 use super::super::policy::{self, TokenTiming};
 use super::super::ports::{Area, HttpRequest, HttpResponse};
 use super::super::time::parse_http_date;
-use super::super::types::{BffSession, LogoutReason, UserInfo};
+use super::super::types::{LogoutReason, UserInfo};
 use super::logout::{self, Tell};
 use super::persist::{self as store, stored_generation};
 use super::state::{Effect, Got, Obtained, Phase, State, Trouble};
@@ -94,7 +94,7 @@ pub(crate) struct Fresh {
     /// Backend for frontend: the user as the server states it (a restore needs no profile
     /// hint), and the server-side session.
     pub user: Option<UserInfo>,
-    pub bff: Option<BffSession>,
+    pub bff: Option<String>,
 }
 
 impl From<RefreshResponse> for Fresh {

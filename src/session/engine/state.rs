@@ -8,7 +8,7 @@ use super::super::events::SessionEvent;
 use super::super::policy::{self, TokenTiming};
 use super::super::ports::Area;
 use super::super::tabs::TabMessage;
-use super::super::types::{BffSession, LogoutReason, SessionStatus, Timeline, UserInfo};
+use super::super::types::{LogoutReason, SessionStatus, Timeline, UserInfo};
 use super::EngineStats;
 
 /// The token in use.
@@ -28,9 +28,11 @@ pub(crate) struct Token {
     pub area: Option<Area>,
     /// OpenID Connect: the newest ID token (the end-session request's `id_token_hint`).
     pub id_token: Option<String>,
-    /// Backend for frontend: the server-side session as last read. `access` is empty then:
-    /// the browser holds no token, only the server's HttpOnly cookie.
-    pub bff: Option<BffSession>,
+    /// Backend for frontend: the server-side session as last read, the JSON as the server sent
+    /// it (kept and passed between tabs as text, read only for the inspector: no serde derive
+    /// for it in the wasm). `access` is empty then: the browser holds no token, only the
+    /// server's HttpOnly cookie.
+    pub bff: Option<String>,
 }
 
 /// Refreshes that failed transiently since the last success: the session is kept, degraded.
@@ -147,7 +149,7 @@ pub(crate) struct Obtained {
     pub area: Option<Area>,
     pub remember: bool,
     pub got: Got,
-    pub bff: Option<BffSession>,
+    pub bff: Option<String>,
 }
 
 impl State {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use super::super::events::SessionEvent;
 use super::super::ports::Area;
 use super::super::tabs::TabMessage;
-use super::super::types::{BffSession, LogoutReason, Timeline, UserInfo};
+use super::super::types::{LogoutReason, Timeline, UserInfo};
 use super::logout::{self, Tell};
 use super::persist;
 use super::state::{token_message, Effect, Phase, Save, State, Token};
@@ -29,7 +29,7 @@ pub(crate) struct News {
     /// OpenID Connect: the ID token that goes with it.
     pub id_token: Option<String>,
     /// Backend for frontend: the server-side session (there is no token).
-    pub bff: Option<BffSession>,
+    pub bff: Option<String>,
 }
 
 /// What to do with a message from another tab.

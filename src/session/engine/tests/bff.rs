@@ -27,7 +27,7 @@ fn session_answer(at: f64) -> Answer {
         result: Ok((
             Fresh {
                 user: Some(server_user),
-                bff: Some(s),
+                bff: Some(SESSION.into()),
                 ..Fresh::default()
             },
             timing,
@@ -101,7 +101,11 @@ fn a_restore_answered_200_signs_in_with_the_servers_user_and_no_token() {
         t.user.username, "ann",
         "the server's user, not a stored hint"
     );
-    assert_eq!(t.bff.as_ref().map(|s| s.refresh_count), Some(2));
+    assert_eq!(
+        t.bff.as_deref(),
+        Some(SESSION),
+        "kept as the server said it"
+    );
     let tl = t.timeline.clone().expect("the server session's timeline");
     // The Date header said T0 (whole seconds, so +500 ms centres it, less half the round trip):
     // server times are shown on the browser's clock; the session's end drives the session-end
@@ -225,7 +229,8 @@ fn another_tabs_session_read_is_adopted_though_it_carries_no_token() {
     assert!(events(&e).contains(&&SessionEvent::LoggedIn {
         username: "ann".into()
     }));
-    assert_eq!(token(&st).bff.as_ref().map(|s| s.refresh_count), Some(2));
+    let kept = token(&st).bff.as_deref().map(parse_session);
+    assert_eq!(kept.map(|r| r.unwrap().1.refresh_count), Some(2));
     // Cookie mode still ignores a token-less message (its storage-event fallback).
     assert_eq!(received(&mut signed_in(), msg), Received::Ignore);
 }
