@@ -254,16 +254,19 @@ fn bff_view(s: &BffSession, offset: f64, now_ms: f64) -> Html {
         let ms = server_ms - offset;
         format!("{} ({})", clock_time(ms), relative(ms, now_ms))
     };
+    // One function for the rows: each `html!` node is code of its own in the wasm.
+    let row = |label: &'static str, id: &'static str, value: String| {
+        html! { <><dt>{ label }</dt><dd data-testid={id}>{ value }</dd></> }
+    };
     html! {
         <dl class="kv" data-testid="insp-bff">
-            <dt>{ "Tokens" }</dt><dd>{ "held by the server (backend for frontend): none in this browser" }</dd>
-            <dt>{ "Session created" }</dt><dd data-testid="insp-bff-created">{ at(s.created_at_ms) }</dd>
-            <dt>{ "Session ends" }</dt><dd data-testid="insp-bff-expires">{ at(s.expires_at_ms) }</dd>
-            <dt>{ "Upstream access token expires" }</dt><dd data-testid="insp-bff-access">{ at(s.access_token_expires_at_ms) }</dd>
-            <dt>{ "Last refreshed by the server" }</dt>
-            <dd data-testid="insp-bff-refreshed">{ s.last_refreshed_at_ms.map_or_else(|| "never".to_string(), at) }</dd>
-            <dt>{ "Refreshes by the server" }</dt><dd data-testid="insp-bff-refresh-count">{ s.refresh_count }</dd>
-            <dt>{ "Clock offset" }</dt><dd>{ format!("{:+} ms (server − browser)", whole(offset)) }</dd>
+            { row("Tokens", "insp-bff-tokens", "held by the server (backend for frontend): none in this browser".into()) }
+            { row("Session created", "insp-bff-created", at(s.created_at_ms)) }
+            { row("Session ends", "insp-bff-expires", at(s.expires_at_ms)) }
+            { row("Upstream access token expires", "insp-bff-access", at(s.access_token_expires_at_ms)) }
+            { row("Last refreshed by the server", "insp-bff-refreshed", s.last_refreshed_at_ms.map_or_else(|| "never".into(), at)) }
+            { row("Refreshes by the server", "insp-bff-refresh-count", s.refresh_count.to_string()) }
+            { row("Clock offset", "insp-bff-offset", format!("{:+} ms (server − browser)", whole(offset))) }
         </dl>
     }
 }

@@ -97,35 +97,22 @@ pub fn login_error_message(e: &ClientError) -> String {
 /// reasons of server/README "Endpoints") means, in words. Anything else is the provider's own
 /// OAuth `error` (e.g. `access_denied`), named as it said it.
 pub fn bff_error_words(reason: &str) -> String {
-    let again = "Please sign in again.";
     let why = match reason {
-        "access_denied" => "The sign-in provider did not sign you in (you or it declined).",
-        "state_missing" | "code_missing" => {
-            "The sign-in provider's answer was incomplete."
-        }
-        "login_unknown" => "This sign-in was already completed, or it is unknown to the server.",
-        "login_other_browser" => {
-            "This sign-in was started in another browser (or its cookie was lost), so it was refused."
-        }
+        "login_unknown" => "This sign-in was already completed or is unknown.",
+        "login_other_browser" => "This sign-in was started in another browser.",
         "login_expired" => "The sign-in took too long (more than 10 minutes).",
-        "iss_mismatch" | "iss_missing" => {
-            "The answer did not come from the configured sign-in provider."
+        "state_missing"
+        | "code_missing"
+        | "iss_mismatch"
+        | "iss_missing"
+        | "id_token_missing"
+        | "id_token_invalid"
+        | "token_exchange_failed" => "The sign-in provider's answer could not be used.",
+        "provider_unavailable" | "unavailable" => {
+            return "The sign-in could not be completed right now. Please try again in a moment."
+                .into()
         }
-        "provider_unavailable" => {
-            "The sign-in provider could not be reached. Please try again in a moment."
-        }
-        "token_exchange_failed" => "The sign-in provider refused to finish the sign-in.",
-        "id_token_missing" | "id_token_invalid" => {
-            "The sign-in provider's answer about who you are was not usable."
-        }
-        "unavailable" => {
-            "The server could not keep your session right now. Please try again in a moment."
-        }
-        other => return format!("The sign-in provider did not sign you in ({other}). {again}"),
+        other => return format!("The sign-in provider did not sign you in ({other})."),
     };
-    if why.ends_with("moment.") {
-        why.to_string()
-    } else {
-        format!("{why} {again}")
-    }
+    [why, " Please sign in again."].concat()
 }

@@ -102,27 +102,20 @@ impl UseSessionHandle {
     /// revoked at the provider first, then the browser goes to the provider's end-session page
     /// (when it has one) to end the provider's own session.
     pub fn logout(&self) {
+        self.bff_logout(false)
+    }
+
+    /// [`UseSessionHandle::logout`]; backend for frontend: `everywhere` asks the server to end
+    /// every session of the user, then the browser goes to the provider's end-session page
+    /// when the server names one. (One task for both provider kinds: each `spawn_local` of
+    /// another future is code of its own in the wasm.)
+    pub fn bff_logout(&self, everywhere: bool) {
         let engine = self.ctx.engine.clone();
-        if engine.config().bff() {
-            return self.bff_logout(false);
-        }
-        if !engine.config().oidc() {
+        if !engine.config().oidc() && !engine.config().bff() {
             return engine.logout();
         }
         wasm_bindgen_futures::spawn_local(async move {
-            if let Some(url) = engine.logout_at_provider(&oidc::origin()).await {
-                oidc::go(&url);
-            }
-        });
-    }
-
-    /// Backend for frontend: signs out here and in every tab, asks the server to end the
-    /// session (`everywhere`: every session of the user), then goes to the provider's
-    /// end-session page when the server names one.
-    pub fn bff_logout(&self, everywhere: bool) {
-        let engine = self.ctx.engine.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Some(url) = engine.bff_logout(everywhere).await {
+            if let Some(url) = engine.logout_at_provider(&oidc::origin(), everywhere).await {
                 oidc::go(&url);
             }
         });
