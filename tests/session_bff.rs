@@ -265,6 +265,28 @@ fn signing_out_asks_the_server_once_and_everywhere_ends_every_session_of_the_use
         }
     );
     assert_eq!(w.bff().csrf_refused, 0);
+    // "Everywhere" asked of a tab already signed out reaches nobody, and is not left behind for
+    // the engine's next sign-out at the server (here the retried-call rule's, once the tab is
+    // signed in again by another tab's restore).
+    let e = c.engine.clone();
+    assert_eq!(
+        w.block_on(async move { e.bff_logout(true).await }, 10_000.0),
+        None
+    );
+    assert_eq!(
+        w.bff().logouts.len(),
+        2,
+        "signed out already: nothing to tell the server"
+    );
+    w.bff().start_session("ann");
+    w.bff_signed_in_at_server("ann");
+    let _d = w.open_tab(bff_config());
+    assert_eq!(c.engine.status(), SessionStatus::SignedIn, "adopted");
+    w.bff().upstream_401 = true;
+    burst(&w, &c, 1);
+    w.settle();
+    assert_eq!(w.bff().logouts[2], "", "this browser's session only");
+    assert_eq!(w.bff().live_sessions(), 1, "the other browser's stays");
 }
 
 #[test]

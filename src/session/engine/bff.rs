@@ -318,6 +318,8 @@ impl Engine {
             tabs: true,
         };
         inner.end(reason, tell);
+        // Already signed out: `end` told nobody, and the next sign-out must not inherit this.
+        inner.end_everywhere.set(false);
         let pending = inner.flight.borrow_mut().signout.take();
         if let Some(p) = pending {
             p.await;
