@@ -252,6 +252,13 @@ async fn four_tabs_over_five_lifetimes_make_no_invalid_grant_and_no_logout() {
         "{refreshes} upstream refreshes in 5 lifetimes of 4 busy tabs ({bursts} bursts of 10): {stats:?}"
     );
     assert_eq!(stats.refreshes_ok(), refreshes, "{stats:?}");
+    let calls = stats.api.ok;
+    eprintln!(
+        "bff four tabs: {bursts} bursts of 10 ({calls} calls at the resource server) over {:.1} s, \
+         {refreshes} upstream refreshes, {} invalid_grant",
+        start.elapsed().as_secs_f64(),
+        stats.invalid_grant
+    );
     assert_eq!(stats.api.unauthorized, 0, "{stats:?}");
     for (i, tab) in tabs.iter().enumerate() {
         assert_eq!(
@@ -265,6 +272,7 @@ async fn four_tabs_over_five_lifetimes_make_no_invalid_grant_and_no_logout() {
         // The app reads the server-side session at load (and on a wake, at most every 30 s),
         // not per lifetime: the server refreshes, the browser has nothing to schedule.
         let reads = tab.inspector_number("insp-refreshes").await;
+        eprintln!("bff four tabs: tab {i} read the session {reads} time(s)");
         assert!(reads <= 2, "tab {i} read the session {reads} times");
     }
     for (i, tab) in tabs.iter().enumerate() {
