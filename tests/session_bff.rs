@@ -334,6 +334,21 @@ fn the_password_kind_is_learnt_from_the_401_and_signs_in_every_tab() {
         w.refresh_cookie().is_some(),
         "the server's cookie is in the jar"
     );
+    // A tab that was signed in at load never saw a 401: its sign-in page asks once.
+    let w = World::new(Flavor::Bff);
+    w.bff().login_kind = Some("password");
+    w.bff_signed_in_at_server("ann");
+    let t = w.open_tab(bff_config());
+    assert!(!t.engine.bff_login_kind_known());
+    let e = t.engine.clone();
+    w.block_on(async move { e.bff_logout(false).await }, 10_000.0);
+    let reads = w.bff().session_reads;
+    let e = t.engine.clone();
+    w.block_on(async move { e.bff_probe().await }, 10_000.0);
+    assert_eq!(t.engine.bff_login_kind(), LoginKind::Password);
+    let e = t.engine.clone();
+    w.block_on(async move { e.bff_probe().await }, 10_000.0);
+    assert_eq!(w.bff().session_reads, reads + 1, "asked once");
     // Without `login` the kind is the provider's redirect.
     let w = World::new(Flavor::Bff);
     let t = w.open_tab(bff_config());
