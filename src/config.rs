@@ -1,6 +1,7 @@
 //! Runtime configuration of the app, read from `/config.json` so that one build can talk to our
-//! server (cookie mode), to the tutorial's backend (compatibility mode) or to any OpenID Connect
-//! provider (`"backend": "oidc"`) without a rebuild. Types and pure parsing only: the fetch is
+//! server (cookie mode), to the tutorial's backend (compatibility mode), to any OpenID Connect
+//! provider (`"backend": "oidc"`) or to session-api as a backend for frontend (`"bff"`) without
+//! a rebuild. Types and pure parsing only: the fetch is
 //! `crate::browser::config::load_config`.
 
 use serde_json::{Map, Value};
@@ -16,6 +17,10 @@ pub enum Backend {
     Api,
     /// An OpenID Connect provider: authorization code + PKCE, the `refresh_token` grant.
     Oidc,
+    /// session-api as a backend for frontend: the server signs in at the provider and holds
+    /// every token; the browser has an HttpOnly session cookie, and the API calls go through
+    /// the server's proxy (`apiBase`, e.g. `/api/rs`).
+    Bff,
 }
 
 /// Which header carries the access token.
@@ -170,6 +175,19 @@ fn choice(
     }
 }
 
+/// A backend-for-frontend configuration has no token to place or keep: the keys that say how
+/// would be ignored, so a document that sets them says something untrue and is refused.
+fn check_bff(keys: &Map<String, Value>) -> Result<(), ConfigError> {
+    for key in ["tokenHeader", "storageMode"] {
+        if keys.get(key).is_some_and(|v| !v.is_null()) {
+            return Err(ConfigError::Value(format!(
+                "backend \"bff\" keeps no token in the browser, so \"{key}\" has no meaning: remove it"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl AppConfig {
     /// Parses a `config.json` document; missing keys (and `null`) take their defaults, unknown
     /// keys are ignored.
@@ -205,8 +223,8 @@ impl AppConfig {
         if let Some(b) = get(keys, "debugToasts", "true or false", Value::as_bool)? {
             cfg.debug_toasts = b;
         }
-        if let Some(i) = choice(keys, "backend", &["api", "oidc"])? {
-            cfg.backend = [Backend::Api, Backend::Oidc][i];
+        if let Some(i) = choice(keys, "backend", &["api", "oidc", "bff"])? {
+            cfg.backend = [Backend::Api, Backend::Oidc, Backend::Bff][i];
         }
         if let Some(i) = choice(keys, "tokenHeader", &["x-access-token", "bearer"])? {
             cfg.token_header = [TokenHeader::XAccessToken, TokenHeader::Bearer][i];
@@ -233,8 +251,10 @@ impl AppConfig {
         while cfg.api_base.ends_with('/') {
             cfg.api_base.pop();
         }
-        if cfg.backend == Backend::Oidc {
-            cfg.check_oidc()?;
+        match cfg.backend {
+            Backend::Oidc => cfg.check_oidc()?,
+            Backend::Bff => check_bff(keys)?,
+            Backend::Api => {}
         }
         Ok(cfg)
     }
@@ -287,6 +307,11 @@ impl AppConfig {
     /// Signs in at an OpenID Connect provider.
     pub fn oidc(&self) -> bool {
         self.backend == Backend::Oidc
+    }
+
+    /// session-api as a backend for frontend: no token in the browser.
+    pub fn bff(&self) -> bool {
+        self.backend == Backend::Bff
     }
 
     /// The configuration to start with, from what fetching `config.json` gave: its text, or why
@@ -358,7 +383,7 @@ mod tests {
             ),
             (
                 r#"{"backend":"saml"}"#,
-                r#"invalid config.json: "backend" must be one of "api", "oidc", got "saml""#,
+                r#"invalid config.json: "backend" must be one of "api", "oidc", "bff", got "saml""#,
             ),
         ] {
             let e = AppConfig::from_json(doc).unwrap_err().to_string();
@@ -436,6 +461,47 @@ mod tests {
                 .unwrap()
                 .backend,
             Backend::Oidc
+        );
+    }
+
+    #[test]
+    fn a_bff_document_sends_the_api_calls_to_the_proxy_prefix_and_takes_no_token_keys() {
+        let cfg = AppConfig::from_json(r#"{"backend":"bff","apiBase":"/api/rs/"}"#).unwrap();
+        assert!(cfg.bff() && !cfg.oidc());
+        assert_eq!(cfg.backend, Backend::Bff);
+        assert_eq!(cfg.api_base, "/api/rs", "the trailing slash goes");
+        assert_eq!(cfg.url("/api/test/user"), "/api/rs/api/test/user");
+        // Nothing of the token's placement applies: cookie-like, nothing kept by the app.
+        assert_eq!(cfg.storage_mode, StorageMode::Cookie);
+        for key in ["tokenHeader", "storageMode"] {
+            let value = if key == "tokenHeader" {
+                "bearer"
+            } else {
+                "compat"
+            };
+            let doc = format!(r#"{{"backend":"bff","{key}":"{value}"}}"#);
+            let e = AppConfig::from_json(&doc).unwrap_err();
+            assert_eq!(
+                e,
+                ConfigError::Value(format!(
+                    "backend \"bff\" keeps no token in the browser, so \"{key}\" has no meaning: remove it"
+                )),
+                "{doc}"
+            );
+            // `null` means "the default", as for every key.
+            let doc = format!(r#"{{"backend":"bff","{key}":null}}"#);
+            assert!(AppConfig::from_json(&doc).unwrap().bff(), "{doc}");
+        }
+        let e = AppConfig::from_json(r#"{"backend":"BFF"}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"invalid config.json: "backend" must be one of "api", "oidc", "bff", got "BFF""#
+        );
+        // The other backends accept the token keys as before.
+        assert!(
+            !AppConfig::from_json(r#"{"backend":"api","storageMode":"compat"}"#)
+                .unwrap()
+                .bff()
         );
     }
 

@@ -285,6 +285,7 @@ fn storage_event_fallback_never_writes_the_token_and_leaves_nothing() {
         refresh_token: Some("secret-refresh-token".into()),
         session_only: true,
         id_token: Some("secret-id-token".into()),
+        bff: None,
     });
     let storage_proto = js_sys::Reflect::get(&js_sys::global(), &"Storage".into()).unwrap();
     let proto = js_sys::Reflect::get(&storage_proto, &"prototype".into()).unwrap();

@@ -608,12 +608,12 @@ fn skewed(flavor: Flavor, offset_ms: f64) {
             w.tutorial().access_ttl_s = 300;
             w
         }
-        Flavor::Provider => unreachable!("the fake provider shares the world's clock"),
+        Flavor::Provider | Flavor::Bff => unreachable!("these fakes share the world's clock"),
     };
     w.set_server_offset_ms(offset_ms);
     let mode = match flavor {
         Flavor::SessionApi => StorageMode::Cookie,
-        Flavor::Tutorial | Flavor::Provider => StorageMode::Compat,
+        Flavor::Tutorial | Flavor::Provider | Flavor::Bff => StorageMode::Compat,
     };
     let t = w.open_tab(config(mode));
     w.login(&t, "alice");

@@ -311,7 +311,7 @@ fn signing_out_revokes_the_refresh_token_and_gives_the_end_session_url() {
     let engine = b.engine.clone();
     let url = w
         .block_on(
-            async move { engine.logout_at_provider(APP_ORIGIN).await },
+            async move { engine.logout_at_provider(APP_ORIGIN, false).await },
             15_000.0,
         )
         .expect("the provider has an end-session endpoint");

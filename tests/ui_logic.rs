@@ -220,3 +220,28 @@ fn refresh_failures_say_what_went_wrong() {
     };
     assert_eq!(event_words(&refreshed), refreshed.describe());
 }
+
+#[test]
+fn a_failed_bff_sign_in_is_said_in_words_and_a_providers_error_by_its_name() {
+    use yew_session::components::words::bff_error_words;
+    assert_eq!(
+        bff_error_words("login_expired"),
+        "The sign-in took too long (more than 10 minutes). Please sign in again."
+    );
+    assert_eq!(
+        bff_error_words("login_other_browser"),
+        "This sign-in was started in another browser. Please sign in again."
+    );
+    for reason in ["iss_mismatch", "id_token_invalid", "token_exchange_failed"] {
+        assert_eq!(
+            bff_error_words(reason),
+            "The sign-in provider's answer could not be used. Please sign in again.",
+            "{reason}"
+        );
+    }
+    assert!(bff_error_words("provider_unavailable").contains("try again in a moment"));
+    assert_eq!(
+        bff_error_words("access_denied"),
+        "The sign-in provider did not sign you in (access_denied)."
+    );
+}

@@ -29,6 +29,14 @@ pub mod paths {
     pub const TEST_MOD: &str = "/api/test/mod";
     pub const TEST_ADMIN: &str = "/api/test/admin";
     pub const METRICS: &str = "/metrics";
+    /// Backend for frontend: `GET ?return=/path` starts the sign-in at the upstream provider.
+    pub const BFF_LOGIN: &str = "/api/bff/login";
+    /// Backend for frontend: `GET` the server-side session (never a token).
+    pub const BFF_SESSION: &str = "/api/bff/session";
+    /// Backend for frontend: `POST` (`?everywhere=1`: every session of the user) ends it.
+    pub const BFF_LOGOUT: &str = "/api/bff/logout";
+    /// Backend for frontend, password upstreams: `POST {"username","password"}`.
+    pub const BFF_SIGNIN: &str = "/api/bff/signin";
 }
 
 /// Header names and values that are part of the contract.
@@ -46,6 +54,10 @@ pub mod headers {
     pub const REFRESH_PERSIST_SESSION: &str = "session";
     /// Name of the HttpOnly refresh-token cookie in cookie mode.
     pub const REFRESH_COOKIE: &str = "__Host-refresh";
+    /// Backend for frontend: the header every request of the app carries (the server requires
+    /// it on every state-changing one; no other origin can send it without a preflight).
+    pub const CSRF: &str = "x-csrf";
+    pub const CSRF_VALUE: &str = "1";
 }
 
 /// The three roles of the tutorial, as the API spells them.
@@ -204,6 +216,15 @@ pub mod codes {
     pub const INVALID_PASSWORD: &str = "invalid_password";
     /// Password change: the new password is the current one.
     pub const PASSWORD_UNCHANGED: &str = "password_unchanged";
+    /// Backend for frontend: the request carries no session cookie.
+    pub const BFF_NO_SESSION: &str = "bff_no_session";
+    /// Backend for frontend: the cookie names a session that has ended (signed out elsewhere,
+    /// the provider refused its refresh, its absolute end).
+    pub const BFF_SESSION_ENDED: &str = "bff_session_ended";
+    /// Backend for frontend: the provider could not be reached for a refresh (503, transient).
+    pub const BFF_UPSTREAM_UNAVAILABLE: &str = "bff_upstream_unavailable";
+    /// Backend for frontend, password upstreams: wrong username or password.
+    pub const BFF_BAD_CREDENTIALS: &str = "bff_bad_credentials";
 }
 
 /// One refresh-token family of the caller, as listed by `GET /api/auth/sessions`.

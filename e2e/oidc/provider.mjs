@@ -270,6 +270,9 @@ function freshStats() {
     userinfo_ok: 0,
     injected_failures: 0,
     api: { ok: 0, unauthorized: 0, forbidden: 0 },
+    // every access, refresh and ID token issued to the BFF client (yew-session-bff), newest
+    // last, at most 1000: a test of the BFF mode looks for them where a script could read them
+    issued_bff: [],
     // last 20 errors of any endpoint: { at, route, error, description, detail }
     errors: [],
   };
@@ -345,6 +348,12 @@ provider.use(async (ctx, next) => {
     stats.token[grantType] ??= {};
     stats.token[grantType][outcome] = (stats.token[grantType][outcome] ?? 0) + 1;
     log(`token ${grantType} -> ${ctx.status} ${outcome}${ctx.get('Origin') ? ` (origin ${ctx.get('Origin')})` : ''}`);
+    if (ctx.status === 200 && ctx.oidc.client?.clientId === BFF_CLIENT_ID && ctx.body) {
+      for (const name of ['access_token', 'refresh_token', 'id_token']) {
+        if (typeof ctx.body[name] === 'string') stats.issued_bff.push(ctx.body[name]);
+      }
+      stats.issued_bff.splice(0, Math.max(0, stats.issued_bff.length - 1000));
+    }
   } else if (route === 'revocation' && ctx.method === 'POST' && ctx.status === 200) {
     stats.revocations_ok += 1;
     log('revocation -> 200');

@@ -150,6 +150,11 @@ pub struct ServerOptions {
     pub seed_demo: bool,
     /// `--static-dir`; `None` = the release build in `dist/`.
     pub static_dir: Option<PathBuf>,
+    /// The port; `None` = a free one. A fixed one lets a provider register the app's origin
+    /// before the server starts (BFF mode discovers the provider at start).
+    pub port: Option<u16>,
+    /// More flags (e.g. BFF mode's `--upstream-*`).
+    pub extra_args: Vec<String>,
 }
 
 /// Password of the demo accounts the tests seed.
@@ -164,6 +169,8 @@ impl Default for ServerOptions {
             refresh_grace: "5s".into(),
             seed_demo: true,
             static_dir: None,
+            port: None,
+            extra_args: Vec::new(),
         }
     }
 }
@@ -181,6 +188,12 @@ impl Server {
     /// Starts the server on a free port with a fresh database and secret and waits until it
     /// answers.
     pub async fn start(opts: ServerOptions) -> Server {
+        if let Some(port) = opts.port {
+            return match Self::start_on(&opts, port).await {
+                Ok(server) => server,
+                Err(log) => panic!("session-api did not start on port {port}; its log:\n{log}"),
+            };
+        }
         // The free port may be taken by someone else before the server binds it: try another.
         for _ in 0..2 {
             let port = free_port();
@@ -223,6 +236,7 @@ impl Server {
         if opts.seed_demo {
             args.push("--seed-demo".into());
         }
+        args.extend(opts.extra_args.iter().cloned());
         let mut server = Server {
             child: None,
             port,

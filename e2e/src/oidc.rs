@@ -34,6 +34,11 @@ pub const CLIENT_ID: &str = "yew-session";
 pub const REDIRECT_PATH: &str = "/callback";
 /// The scopes the app asks for (and the provider issues a refresh token for).
 pub const SCOPES: &str = "openid profile offline_access";
+/// The provider's confidential client for session-api's backend-for-frontend mode
+/// (client_secret_basic, redirect URI `<origin>/api/bff/callback`).
+pub const BFF_CLIENT_ID: &str = "yew-session-bff";
+/// Its secret (provider.mjs's default).
+pub const BFF_CLIENT_SECRET: &str = "yew-session-bff-test-secret";
 
 /// How to start the provider. Lifetimes are in seconds.
 #[derive(Debug, Clone)]
@@ -91,6 +96,10 @@ pub struct Stats {
     pub injected_failures: u64,
     /// Resource-server answers.
     pub api: ApiStats,
+    /// Every access, refresh and ID token issued to the BFF client (`yew-session-bff`), oldest
+    /// first (at most 1000): what must never reach a script in the BFF mode.
+    #[serde(default)]
+    pub issued_bff: Vec<String>,
     /// The last 20 errors of any endpoint, oldest first.
     pub errors: Vec<Value>,
     /// The current `/__fail` mode.
@@ -378,6 +387,41 @@ impl Provider {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, body)
+    }
+
+    /// Revokes a token of the BFF client (client_secret_basic) at the revocation endpoint; the
+    /// provider revokes its whole grant with it: the server's next refresh is `invalid_grant`.
+    pub async fn revoke_bff(&self, token: &str, hint: &str) -> u16 {
+        let r = self
+            .http
+            .post(self.revocation_endpoint())
+            .basic_auth(BFF_CLIENT_ID, Some(BFF_CLIENT_SECRET))
+            .form(&[("token", token), ("token_type_hint", hint)])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST revocation: {e}"));
+        r.status().as_u16()
+    }
+
+    /// session-api's flags for BFF mode against this provider: its issuer, the BFF client and
+    /// its secret (written to `secret_file`), the resource server as the proxy's `rs` prefix,
+    /// and the app's origin.
+    pub fn bff_server_args(&self, app_origin: &str, secret_file: &std::path::Path) -> Vec<String> {
+        std::fs::write(secret_file, BFF_CLIENT_SECRET).expect("write the BFF client secret");
+        [
+            "--upstream-issuer",
+            &self.issuer(),
+            "--upstream-client-id",
+            BFF_CLIENT_ID,
+            "--upstream-client-secret-file",
+            &secret_file.display().to_string(),
+            "--upstream-api",
+            &format!("rs={}", self.api_url()),
+            "--bff-origin",
+            app_origin,
+        ]
+        .map(str::to_owned)
+        .to_vec()
     }
 
     /// A `refresh_token` grant straight at the token endpoint: (status, JSON body). A rotated or

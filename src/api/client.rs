@@ -4,7 +4,9 @@
 //! 2. attaches the token with the configured header;
 //! 3. on a 401: if a newer token generation exists the request is replayed with it (no refresh);
 //!    otherwise it joins or starts the one refresh and retries ONCE;
-//! 4. a retried request getting 401 again ends the session once — never a loop;
+//! 4. a retried request getting 401 again ends the session once — never a loop (backend for
+//!    frontend: the server did the refresh and the retry; a 401 is handled by
+//!    `Engine::bff_refused`);
 //! 5. maps the status to a typed [`ClientError`].
 
 use std::cell::Cell;
@@ -112,6 +114,12 @@ impl ApiClient {
             // No session: nothing to refresh.
             return Err(ClientError::Unauthorized);
         };
+        if self.engine.config().bff() {
+            // The server refreshed and retried already: no retry here (see `bff_refused`).
+            let code = Engine::answer_code(&resp.body);
+            self.engine.bff_refused(code, sent_gen).await;
+            return Err(ClientError::Unauthorized);
+        }
         let (token, gen) = self.engine.token_after_401(sent_gen).await?;
         self.stats.retries.set(self.stats.retries.get() + 1);
         let retried = self.send(build(Some(&token))).await?;

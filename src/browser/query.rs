@@ -16,7 +16,12 @@ pub fn redirect_query(back: &str) -> String {
 
 /// The decoded `redirect` value of a query string (with or without its leading `?`).
 pub fn redirect_of(query: &str) -> Option<String> {
+    param_of(query, "redirect")
+}
+
+/// The decoded value of `name` in a query string (with or without its leading `?`).
+pub fn param_of(query: &str, name: &str) -> Option<String> {
     web_sys::UrlSearchParams::new_with_str(query)
         .ok()?
-        .get("redirect")
+        .get(name)
 }

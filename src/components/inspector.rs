@@ -15,7 +15,7 @@ use crate::components::numbers::{tenths, whole};
 use crate::components::words::{event_words, status_words};
 use crate::hooks::use_api::use_api;
 use crate::hooks::use_session::{use_session, use_session_events};
-use crate::session::{SessionEvent, Timeline};
+use crate::session::{BffSession, SessionEvent, Timeline};
 
 /// How many events the log keeps.
 pub const LOG_CAPACITY: usize = 200;
@@ -164,6 +164,8 @@ pub fn Inspector(props: &InspectorProps) -> Html {
     let stats = engine.stats();
     let req = api.client().stats();
     let timeline = session.timeline();
+    let bff = engine.config().bff();
+    let server_session = engine.bff_session();
     let tab = session.tab_id();
     let holder = session.lock_holder();
 
@@ -192,12 +194,14 @@ pub fn Inspector(props: &InspectorProps) -> Html {
                     <dt>{ "Retries" }</dt><dd>{ req.retries.get() }</dd>
                 </dl>
             </div>
-            { match &timeline {
-                Some(t) => timeline_view(t, now_ms),
-                None => html! { <p class="muted">{ "No token." }</p> },
+            { match (&timeline, &server_session) {
+                (Some(t), Some(s)) => bff_view(s, t.clock_offset_ms, now_ms),
+                (Some(t), None) => timeline_view(t, now_ms),
+                _ if bff => html! { <p class="muted">{ "No server-side session." }</p> },
+                _ => html! { <p class="muted">{ "No token." }</p> },
             } }
             <p>
-                { small_button("btn-secondary", None, "Refresh now".into(), false, refresh) }
+                { small_button("btn-secondary", None, if bff { "Read the session now" } else { "Refresh now" }.into(), false, refresh) }
                 { " " }
                 { small_button("btn-secondary", Some("fire-10"), "Fire 10 calls".into(), false, fire(10)) }
                 { " " }
@@ -240,6 +244,30 @@ fn timeline_view(t: &Timeline, now_ms: f64) -> Html {
                 <span>{ format!("clock offset {:+} ms (server − browser)", whole(t.clock_offset_ms)) }</span>
             </div>
         </>
+    }
+}
+
+/// Backend for frontend: the server-side session's timeline (`GET /api/bff/session`; server
+/// times, shown on this browser's clock with the estimated offset). No token here to show.
+fn bff_view(s: &BffSession, offset: f64, now_ms: f64) -> Html {
+    let at = |server_ms: f64| {
+        let ms = server_ms - offset;
+        format!("{} ({})", clock_time(ms), relative(ms, now_ms))
+    };
+    // One function for the rows: each `html!` node is code of its own in the wasm.
+    let row = |label: &'static str, id: &'static str, value: String| {
+        html! { <><dt>{ label }</dt><dd data-testid={id}>{ value }</dd></> }
+    };
+    html! {
+        <dl class="kv" data-testid="insp-bff">
+            { row("Tokens", "insp-bff-tokens", "held by the server (backend for frontend): none in this browser".into()) }
+            { row("Session created", "insp-bff-created", at(s.created_at_ms)) }
+            { row("Session ends", "insp-bff-expires", at(s.expires_at_ms)) }
+            { row("Upstream access token expires", "insp-bff-access", at(s.access_token_expires_at_ms)) }
+            { row("Last refreshed by the server", "insp-bff-refreshed", s.last_refreshed_at_ms.map_or_else(|| "never".into(), at)) }
+            { row("Refreshes by the server", "insp-bff-refresh-count", s.refresh_count.to_string()) }
+            { row("Clock offset", "insp-bff-offset", format!("{:+} ms (server − browser)", whole(offset))) }
+        </dl>
     }
 }
 

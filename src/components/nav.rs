@@ -51,7 +51,7 @@ pub fn Nav() -> Html {
             html! {
                 <>
                     // With an OpenID provider, accounts are made there.
-                    if !session.engine().config().oidc() { { link(Route::Register, "Sign up") } }
+                    if session.engine().config().backend == crate::config::Backend::Api { { link(Route::Register, "Sign up") } }
                     { link(Route::Login, "Login") }
                 </>
             },

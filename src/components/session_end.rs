@@ -99,9 +99,23 @@ pub fn SessionEndNotice() -> Html {
             );
         })
     };
+    // Backend for frontend with the provider's own sign-in pages: nothing can be typed here;
+    // the page is left for the provider's and comes back to it.
+    let at_server = {
+        let e = session.engine();
+        e.config().bff() && e.bff_login_kind() == crate::session::engine::LoginKind::Redirect
+    };
     let show_form = {
-        let open = open.clone();
-        Callback::from(move |_: MouseEvent| open.set(true))
+        let (open, session) = (open.clone(), session.clone());
+        Callback::from(move |_: MouseEvent| {
+            if at_server {
+                let path = web_sys::window()
+                    .and_then(|w| w.location().pathname().ok())
+                    .unwrap_or_else(|| "/".into());
+                return session.sign_in_at_server(&path);
+            }
+            open.set(true)
+        })
     };
     html! {
         <div class="banner banner-warning" role="status" data-testid="session-end-notice">

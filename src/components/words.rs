@@ -92,3 +92,27 @@ pub fn login_error_message(e: &ClientError) -> String {
         other => other.to_string(),
     }
 }
+
+/// Backend for frontend: what a failed sign-in at the server (`/login?bff_error=<reason>`, the
+/// reasons of server/README "Endpoints") means, in words. Anything else is the provider's own
+/// OAuth `error` (e.g. `access_denied`), named as it said it.
+pub fn bff_error_words(reason: &str) -> String {
+    let why = match reason {
+        "login_unknown" => "This sign-in was already completed or is unknown.",
+        "login_other_browser" => "This sign-in was started in another browser.",
+        "login_expired" => "The sign-in took too long (more than 10 minutes).",
+        "state_missing"
+        | "code_missing"
+        | "iss_mismatch"
+        | "iss_missing"
+        | "id_token_missing"
+        | "id_token_invalid"
+        | "token_exchange_failed" => "The sign-in provider's answer could not be used.",
+        "provider_unavailable" | "unavailable" => {
+            return "The sign-in could not be completed right now. Please try again in a moment."
+                .into()
+        }
+        other => return format!("The sign-in provider did not sign you in ({other})."),
+    };
+    [why, " Please sign in again."].concat()
+}

@@ -77,7 +77,12 @@ impl UseSessionHandle {
     ) {
         let engine = self.ctx.engine.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            on_done.emit(engine.login(username, password, remember).await);
+            let done = if engine.config().bff() {
+                engine.bff_sign_in(username, password).await
+            } else {
+                engine.login(username, password, remember).await
+            };
+            on_done.emit(done);
         });
     }
 
@@ -97,15 +102,29 @@ impl UseSessionHandle {
     /// revoked at the provider first, then the browser goes to the provider's end-session page
     /// (when it has one) to end the provider's own session.
     pub fn logout(&self) {
+        self.bff_logout(false)
+    }
+
+    /// [`UseSessionHandle::logout`]; backend for frontend: `everywhere` asks the server to end
+    /// every session of the user, then the browser goes to the provider's end-session page
+    /// when the server names one. (One task for both provider kinds: each `spawn_local` of
+    /// another future is code of its own in the wasm.)
+    pub fn bff_logout(&self, everywhere: bool) {
         let engine = self.ctx.engine.clone();
-        if !engine.config().oidc() {
+        if !engine.config().oidc() && !engine.config().bff() {
             return engine.logout();
         }
         wasm_bindgen_futures::spawn_local(async move {
-            if let Some(url) = engine.logout_at_provider(&oidc::origin()).await {
+            if let Some(url) = engine.logout_at_provider(&oidc::origin(), everywhere).await {
                 oidc::go(&url);
             }
         });
+    }
+
+    /// Backend for frontend: sends the browser to the server's sign-in, to come back to
+    /// `return_to`.
+    pub fn sign_in_at_server(&self, return_to: &str) {
+        oidc::go(&self.ctx.engine.bff_login_url(return_to));
     }
 
     /// OpenID Connect: sends the browser to the provider's sign-in, to come back to

@@ -5,10 +5,12 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::browser::query::redirect_of;
+use crate::browser::query::{param_of, redirect_of};
+use crate::components::words::bff_error_words;
 use crate::hooks::use_session::use_session;
 use crate::hooks::use_submission::use_submission;
 use crate::route::{after_login_target, Route};
+use crate::session::engine::LoginKind;
 use crate::session::SessionStatus;
 
 /// `/login`.
@@ -22,10 +24,30 @@ pub fn LoginPage() -> Html {
     let remember = use_node_ref();
     let submission = use_submission::<()>();
 
-    let target = {
-        let redirect = location.and_then(|l| redirect_of(l.query_str()));
-        after_login_target(redirect.as_deref())
-    };
+    let query = location
+        .map(|l| l.query_str().to_owned())
+        .unwrap_or_default();
+    let target = after_login_target(redirect_of(&query).as_deref());
+    let engine = session.engine();
+    let bff = engine.config().bff();
+    // Backend for frontend: a failed sign-in comes back as `?bff_error=<reason>`.
+    let bff_error = param_of(&query, "bff_error")
+        .filter(|_| bff)
+        .map(|r| bff_error_words(&r));
+    // Backend for frontend: how the server signs users in is in its 401 answers; a page shown
+    // before any (signed out in this tab) asks once.
+    let probed = use_state(|| false);
+    {
+        let (engine, probed) = (engine.clone(), probed.clone());
+        use_effect_with((), move |_| {
+            if engine.config().bff() && !engine.bff_login_kind_known() {
+                wasm_bindgen_futures::spawn_local(async move {
+                    engine.bff_probe().await;
+                    probed.set(true);
+                });
+            }
+        });
+    }
 
     // Already signed in (or just signed in): go on.
     {
@@ -71,8 +93,11 @@ pub fn LoginPage() -> Html {
         Some(_) => None,
         None => session.message(),
     };
-    if session.engine().config().oidc() {
-        return html! { <ProviderSignIn return_to={target.to_path()} notice={notice} /> };
+    let password_form = bff && engine.bff_login_kind() == LoginKind::Password;
+    if engine.config().oidc() || (bff && !password_form) {
+        return html! {
+            <ProviderSignIn return_to={target.to_path()} notice={notice} problem={bff_error} />
+        };
     }
     html! {
         <section class="card card-narrow">
@@ -92,12 +117,15 @@ pub fn LoginPage() -> Html {
                     <input id="password" name="password" type="password" ref={password}
                         autocomplete="current-password" required=true />
                 </div>
-                <div class="field">
-                    <label class="check" for="remember">
-                        <input id="remember" name="remember" type="checkbox" ref={remember} />
-                        { "Remember me on this device" }
-                    </label>
-                </div>
+                // Backend for frontend: the server's cookie lasts as long as its session.
+                if !bff {
+                    <div class="field">
+                        <label class="check" for="remember">
+                            <input id="remember" name="remember" type="checkbox" ref={remember} />
+                            { "Remember me on this device" }
+                        </label>
+                    </div>
+                }
                 <button class="btn btn-primary btn-block" type="submit" disabled={submission.busy()} aria-busy={submission.busy().to_string()}>
                     if submission.busy() { <span class="spinner" aria-hidden="true"></span> }
                     { if submission.busy() { "Signing in…" } else { "Login" } }
@@ -108,7 +136,9 @@ pub fn LoginPage() -> Html {
                     }
                 </div>
             </form>
-            <p class="muted">{ "No account yet? " }<Link<Route> to={Route::Register}>{ "Sign up" }</Link<Route>></p>
+            if !bff {
+                <p class="muted">{ "No account yet? " }<Link<Route> to={Route::Register}>{ "Sign up" }</Link<Route>></p>
+            }
         </section>
     }
 }
@@ -120,10 +150,15 @@ pub struct ProviderSignInProps {
     pub return_to: String,
     /// Why the last session ended, if it just did.
     pub notice: Option<String>,
+    /// Backend for frontend: why the last sign-in failed, in words.
+    #[prop_or_default]
+    pub problem: Option<String>,
 }
 
 /// OpenID Connect: the sign-in page is a button that sends the browser to the provider (where
-/// the password is typed), and "remember me", carried through the round trip.
+/// the password is typed), and "remember me", carried through the round trip. Backend for
+/// frontend: the same button, to the server's `/api/bff/login` (which sends the browser on to
+/// the provider), without "remember me" (the server's cookie lasts as long as its session).
 #[function_component]
 pub fn ProviderSignIn(props: &ProviderSignInProps) -> Html {
     let session = use_session();
@@ -131,7 +166,8 @@ pub fn ProviderSignIn(props: &ProviderSignInProps) -> Html {
     let busy = use_state(|| false);
     let error = use_state(|| None::<String>);
     let cfg = session.engine().config().clone();
-    let unavailable = cfg.endpoints.is_none();
+    let bff = cfg.bff();
+    let unavailable = cfg.endpoints.is_none() && !bff;
     let provider = cfg
         .issuer
         .split("://")
@@ -151,6 +187,10 @@ pub fn ProviderSignIn(props: &ProviderSignInProps) -> Html {
             if *busy {
                 return;
             }
+            if bff {
+                busy.set(true);
+                return session.sign_in_at_server(&return_to);
+            }
             let keep = remember
                 .cast::<HtmlInputElement>()
                 .is_some_and(|i| i.checked());
@@ -167,7 +207,7 @@ pub fn ProviderSignIn(props: &ProviderSignInProps) -> Html {
             );
         })
     };
-    let problem = (*error).clone().or_else(|| {
+    let problem = (*error).clone().or(props.problem.clone()).or_else(|| {
         cfg.discovery_error.as_ref().map(|why| {
             format!("The sign-in provider is unavailable: {why}. Reload the page to try again.")
         })
@@ -179,13 +219,17 @@ pub fn ProviderSignIn(props: &ProviderSignInProps) -> Html {
             if let Some(message) = props.notice.clone() {
                 <div class="alert alert-info" role="status" data-testid="login-notice">{ message }</div>
             }
-            <p class="muted">{ format!("You sign in at {provider}, and come back here.") }</p>
-            <div class="field">
-                <label class="check" for="remember">
-                    <input id="remember" name="remember" type="checkbox" ref={remember} />
-                    { "Remember me on this device" }
-                </label>
-            </div>
+            if bff {
+                <p class="muted">{ "You sign in at your sign-in provider, and come back here. This app keeps no token: the server holds them." }</p>
+            } else {
+                <p class="muted">{ format!("You sign in at {provider}, and come back here.") }</p>
+                <div class="field">
+                    <label class="check" for="remember">
+                        <input id="remember" name="remember" type="checkbox" ref={remember} />
+                        { "Remember me on this device" }
+                    </label>
+                </div>
+            }
             <button class="btn btn-primary btn-block" type="button" data-testid="provider-sign-in"
                 onclick={onclick} disabled={*busy || unavailable} aria-busy={busy.to_string()}>
                 if *busy { <span class="spinner" aria-hidden="true"></span> }

@@ -43,6 +43,11 @@ fn Profile() -> Html {
     let timeline = session.timeline();
     // The account's endpoints are session-api's; the tutorial's backend (compat mode) has none.
     let account = session.transport() == "cookie";
+    let bff = session.engine().config().bff();
+    let everywhere = {
+        let session = session.clone();
+        Callback::from(move |_: MouseEvent| session.bff_logout(true))
+    };
     let changed = {
         let version = version.clone();
         Callback::from(move |()| version.set(*version + 1))
@@ -63,11 +68,12 @@ fn Profile() -> Html {
                 <dl class="kv">
                     <dt>{ "Refresh token kept in" }</dt>
                     <dd data-testid="profile-transport">{ match session.transport() {
+                        _ if bff => "nowhere in this browser: the server (backend for frontend) holds the access, refresh and ID tokens; this browser has only an HttpOnly session cookie that scripts cannot read",
                         "cookie" => "an HttpOnly cookie (scripts cannot read it); the access token only in memory",
                         "provider" => "browser storage, as your sign-in provider issued it: scripts on this page can read it, so a cross-site scripting flaw could take the session away (a backend-for-frontend keeps tokens out of the browser)",
                         _ => "browser storage (compatibility mode: readable by scripts on this page)",
                     } }</dd>
-                    if let Some(t) = &timeline {
+                    if let Some(t) = timeline.as_ref().filter(|_| !bff) {
                         <dt>{ "Access token expires" }</dt><dd>{ relative(t.expires_at_ms, now) }</dd>
                         <dt>{ "Next background refresh" }</dt><dd>{ relative(t.refresh_at_ms, now) }</dd>
                         <dt>{ "Session ends" }</dt>
@@ -78,8 +84,14 @@ fn Profile() -> Html {
             if account {
                 <Account on_change={changed} />
             }
+            if bff {
+                <section class="card">
+                    <h2>{ "Account" }</h2>
+                    <p>{ small_button("btn-danger", Some("bff-signout-everywhere"), "Sign out everywhere".into(), false, everywhere) }</p>
+                </section>
+            }
             // The list of sessions is session-api's; an OpenID provider has its own account pages.
-            if !session.engine().config().oidc() { <Sessions version={*version} /> }
+            if session.engine().config().backend == crate::config::Backend::Api { <Sessions version={*version} /> }
         </>
     }
 }

@@ -62,4 +62,4 @@ pub use engine::{Engine, EngineStats, Ports, WakeReason, WeakEngine};
 pub use error::{ClientError, FailureKind};
 pub use events::{EventBus, SessionEvent, Subscription};
 pub use tabs::TabMessage;
-pub use types::{LogoutReason, SessionStatus, Timeline, UserInfo};
+pub use types::{BffSession, LogoutReason, SessionStatus, Timeline, UserInfo};

@@ -38,6 +38,10 @@ pub enum TabMessage {
         /// OpenID Connect: the ID token that goes with it (for the end-session request).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id_token: Option<String>,
+        /// Backend for frontend: the server-side session, as the server's JSON (no token at all:
+        /// `access_token` is empty).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bff: Option<String>,
     },
     /// A tab that starts without a session asks whether an open tab has one it keeps only in its
     /// own storage (compat mode, "remember me" off); such a tab answers with `TokenUpdated`.

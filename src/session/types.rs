@@ -96,3 +96,20 @@ pub struct Timeline {
     /// Estimated server clock minus browser clock.
     pub clock_offset_ms: f64,
 }
+
+/// Backend for frontend: the server-side session as `GET /api/bff/session` states it (server
+/// clock, Unix ms). The tokens themselves never leave the server; these are their times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BffSession {
+    /// When the sign-in created it.
+    pub created_at_ms: f64,
+    /// Its absolute end.
+    pub expires_at_ms: f64,
+    /// When the server's upstream access token expires (the server refreshes it before a
+    /// proxied call needs it, so a time in the past only means no call needed it since).
+    pub access_token_expires_at_ms: f64,
+    /// The server's last refresh at the provider, if any.
+    pub last_refreshed_at_ms: Option<f64>,
+    /// Refreshes the server made for this session.
+    pub refresh_count: u64,
+}

@@ -17,6 +17,7 @@
 //!   channel, the lock and the wire are shared, like in one browser.
 #![allow(dead_code)]
 
+pub mod bff;
 pub mod provider;
 pub mod real;
 pub mod real_bff;
@@ -385,6 +386,8 @@ pub enum Flavor {
     Tutorial,
     /// A fake OpenID Provider, as recorded (`provider.rs`).
     Provider,
+    /// A fake of session-api's backend-for-frontend endpoints (`bff.rs`).
+    Bff,
 }
 
 /// A fault injected by the wire before or instead of forwarding a request.
@@ -453,7 +456,8 @@ impl CookieJar {
         let Some((name, value)) = parts.next().and_then(|kv| kv.split_once('=')) else {
             return;
         };
-        if name != headers::REFRESH_COOKIE {
+        // One server cookie per world: the refresh cookie, or the BFF's session cookie.
+        if name != headers::REFRESH_COOKIE && name != bff::COOKIE {
             return;
         }
         let max_age = parts
@@ -489,6 +493,7 @@ enum Backend {
     Real(RealServer),
     Tutorial(RefCell<TutorialServer>),
     Provider(RefCell<provider::FakeProvider>),
+    Bff(RefCell<bff::FakeBff>),
 }
 
 /// What became of a request the moment it left the tab.
@@ -524,10 +529,14 @@ fn endpoint(req: &HttpRequest) -> Endpoint {
             .as_deref()
             .is_some_and(|b| b.contains(&format!("grant_type={g}")))
     };
-    match path_of(&req.url) {
+    match path_of(&req.url).split('?').next().unwrap_or_default() {
         "/token" if grant("refresh_token") => Endpoint::Refresh,
         "/token" => Endpoint::Signin,
         "/token/revocation" => Endpoint::Signout,
+        // The backend for frontend: the engine's "refresh" is the session read.
+        paths::BFF_SESSION => Endpoint::Refresh,
+        paths::BFF_LOGOUT => Endpoint::Signout,
+        paths::BFF_SIGNIN => Endpoint::Signin,
         paths::SIGNIN => Endpoint::Signin,
         paths::REFRESH => Endpoint::Refresh,
         paths::SIGNOUT => Endpoint::Signout,
@@ -623,6 +632,7 @@ impl Wire {
             Backend::Real(s) => Some(s.handle(req, cookie)),
             Backend::Tutorial(t) => t.borrow_mut().handle(req),
             Backend::Provider(p) => Some(p.borrow_mut().handle(req)),
+            Backend::Bff(b) => Some(b.borrow_mut().handle(req, cookie)),
         }
     }
 
@@ -776,6 +786,9 @@ impl World {
             Flavor::Provider => Self::build(|clock| {
                 Backend::Provider(RefCell::new(provider::FakeProvider::new(clock)))
             }),
+            Flavor::Bff => {
+                Self::build(|clock| Backend::Bff(RefCell::new(bff::FakeBff::new(clock))))
+            }
         }
     }
 
@@ -849,6 +862,22 @@ impl World {
         }
     }
 
+    /// The fake backend for frontend (panics in other worlds).
+    pub fn bff(&self) -> RefMut<'_, bff::FakeBff> {
+        match &self.wire.backend {
+            Backend::Bff(b) => b.borrow_mut(),
+            _ => panic!("this world has no backend for frontend"),
+        }
+    }
+
+    /// The browser completed a sign-in at the BFF (the provider's redirect to its callback):
+    /// the server stored a session for `sub` and set its cookie.
+    pub fn bff_signed_in_at_server(&self, sub: &str) {
+        let set_cookie = self.bff().start_session(sub);
+        let now = self.now();
+        self.wire.jar.borrow_mut().apply(&set_cookie, now);
+    }
+
     /// Every refresh request presented a token, and none presented one a request before it had
     /// (with rotation, a second use burns the session). Returns what was presented.
     pub fn assert_each_refresh_token_presented_once(&self, what: &str) -> Vec<Option<String>> {
@@ -902,7 +931,9 @@ impl World {
         match &self.wire.backend {
             Backend::Real(s) => s.offset_ms.set(ms),
             Backend::Tutorial(t) => t.borrow_mut().server_offset_ms = ms,
-            Backend::Provider(_) => panic!("the fake provider's clock is the world's"),
+            Backend::Provider(_) | Backend::Bff(_) => {
+                panic!("the fake provider's clock is the world's")
+            }
         }
     }
 
@@ -936,7 +967,7 @@ impl World {
         match &self.wire.backend {
             Backend::Real(s) => s.ensure_user(username),
             Backend::Tutorial(t) => t.borrow_mut().ensure_user(username),
-            Backend::Provider(_) => {}
+            Backend::Provider(_) | Backend::Bff(_) => {}
         }
     }
 

@@ -91,6 +91,9 @@ impl Inner {
         if self.cfg.oidc() {
             return self.revoke_at_provider(previous);
         }
+        if self.cfg.bff() {
+            return self.bff_logout_on_server(self.end_everywhere.replace(false));
+        }
         let refresh_token = previous.and_then(|t| t.refresh.clone());
         let body = serde_json::to_string(&RefreshRequest { refresh_token }).unwrap_or_default();
         let mut req = self.token_post(paths::SIGNOUT, body, false);

@@ -20,6 +20,7 @@
 //! started under another epoch is dropped, so a refresh racing a logout cannot sign the user back
 //! in.
 
+mod bff;
 mod logout;
 mod oidc;
 mod persist;
@@ -48,6 +49,7 @@ use super::ports::{
 };
 use super::types::{LogoutReason, SessionStatus, Timeline, UserInfo};
 use crate::config::{AppConfig, StorageMode};
+pub use bff::{LoginKind, REREAD_MIN_MS};
 use logout::Tell;
 use state::{Effect, State};
 
@@ -136,6 +138,12 @@ struct Inner {
     st: RefCell<State>,
     flight: RefCell<Flight>,
     started: Cell<bool>,
+    /// Backend for frontend: how the server signs users in, once a 401 of it said.
+    login_kind: Cell<Option<LoginKind>>,
+    /// Backend for frontend: the next sign-out at the server ends every session of the user.
+    end_everywhere: Cell<bool>,
+    /// Backend for frontend: the provider's end-session URL the last sign-out answered.
+    end_session_url: RefCell<Option<String>>,
 }
 
 /// A cheap, clonable handle to the tab's engine.
@@ -168,6 +176,7 @@ impl Engine {
                 id: tab_id.clone(),
                 compat: cfg.storage_mode == StorageMode::Compat,
                 margin_cap: cfg.refresh_margin_secs.map(|s| s * 1000.0),
+                bff: cfg.bff(),
             })),
             cfg,
             tab_id,
@@ -176,6 +185,9 @@ impl Engine {
             changes: ChangeNotifier::new(),
             flight: RefCell::new(Flight::default()),
             started: Cell::new(false),
+            login_kind: Cell::new(None),
+            end_everywhere: Cell::new(false),
+            end_session_url: RefCell::new(None),
         }))
     }
 
@@ -223,6 +235,7 @@ impl Engine {
     pub fn transport_name(&self) -> &'static str {
         match self.0.cfg.storage_mode {
             _ if self.0.cfg.oidc() => "provider",
+            _ if self.0.cfg.bff() => "server (backend for frontend)",
             StorageMode::Cookie => "cookie",
             StorageMode::Compat => "storage",
         }
@@ -309,6 +322,9 @@ impl Engine {
 
     /// Re-checks the schedule against the wall clock (visibility, focus).
     pub fn wake(&self, _reason: WakeReason) {
+        if self.0.cfg.bff() {
+            return self.bff_wake();
+        }
         Inner::tick(&self.0);
     }
 

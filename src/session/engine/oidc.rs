@@ -84,6 +84,8 @@ impl Inner {
             refresh: answer.refresh_token,
             id_token: None,
             roles: Vec::new(),
+            user: None,
+            bff: None,
         };
         let mut iat_ms = None;
         if let Some(id) = answer
@@ -305,6 +307,7 @@ impl Engine {
             }),
             remember: p.remember,
             got: Got::SignIn,
+            bff: None,
         };
         let stored = stored_generation(storage);
         let effects = {
@@ -322,7 +325,11 @@ impl Engine {
     /// provider's end-session URL to send the browser to (RP-initiated logout, which ends the
     /// provider's own session too), or `None` when the provider has no end-session endpoint
     /// (then only the app's session ends) or the backend is not OpenID Connect.
-    pub async fn logout_at_provider(&self, origin: &str) -> Option<String> {
+    /// Backend for frontend: [`Engine::bff_logout`] (`everywhere`), whose server names the URL.
+    pub async fn logout_at_provider(&self, origin: &str, everywhere: bool) -> Option<String> {
+        if self.0.cfg.bff() {
+            return self.bff_logout(everywhere).await;
+        }
         let inner = self.0.clone();
         let id_token = inner.st.borrow().token().and_then(|t| t.id_token.clone());
         self.logout();

@@ -43,6 +43,11 @@ pub(crate) fn write(s: &dyn KeyValueStore, save: &Save) {
             if token.area != Some(Area::Session) {
                 s.set(Area::Local, keys::GENERATION, &token.generation.to_string());
             }
+            if token.bff.is_some() {
+                // Backend for frontend: only the server knows the session (every tab asks it
+                // on load); no profile hint to keep.
+                return;
+            }
             match token.area {
                 None => write_profile(s, &token.user, *remember),
                 Some(area) => {

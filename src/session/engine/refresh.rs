@@ -74,7 +74,7 @@ pub(crate) fn verdict(kind: &FailureKind, unexpected: u32, family_ended: bool) -
 /// Whether the session's absolute end (the server's `refreshExpiresIn`) has passed. The browser
 /// drops the refresh cookie then (its `Max-Age` is the same remaining lifetime), so the server's
 /// refusal says "no refresh token" rather than "expired", though expiry is why.
-fn family_ended(st: &State, now: f64) -> bool {
+pub(crate) fn family_ended(st: &State, now: f64) -> bool {
     st.token()
         .and_then(|t| t.timeline.as_ref())
         .and_then(|t| t.family_ends_at_ms)
@@ -91,6 +91,10 @@ pub(crate) struct Fresh {
     pub id_token: Option<String>,
     /// The roles the answer states; empty: the session's stay.
     pub roles: Vec<String>,
+    /// Backend for frontend: the user as the server states it (a restore needs no profile
+    /// hint), and the server-side session.
+    pub user: Option<UserInfo>,
+    pub bff: Option<String>,
 }
 
 impl From<RefreshResponse> for Fresh {
@@ -104,6 +108,8 @@ impl From<RefreshResponse> for Fresh {
             refresh: r.refresh_token,
             id_token: None,
             roles,
+            user: None,
+            bff: None,
         }
     }
 }
@@ -156,11 +162,14 @@ pub(crate) fn answered(
                         Got::Refresh,
                     )
                 }
-                None => match a.profile {
+                None => match fresh.user.clone().or(a.profile) {
                     Some(p) => (p, None, a.remembered, None, None, Got::Restore),
                     None => return (Err(FailureKind::NoSession), Vec::new()),
                 },
             };
+            if let Some(u) = fresh.user {
+                user = u;
+            }
             if !fresh.roles.is_empty() {
                 user.roles = fresh.roles;
             }
@@ -173,12 +182,26 @@ pub(crate) fn answered(
                 area,
                 remember,
                 got,
+                bff: fresh.bff,
             };
             let (gen, effects) = st.install(obtained, a.stored_generation);
             return (Ok(gen), effects);
         }
         Err(kind) => kind,
     };
+    if st.tab.bff && matches!(st.phase, Phase::Restoring { .. }) {
+        if let FailureKind::Rejected {
+            code: Some(code), ..
+        } = &kind
+        {
+            if code == api_types::codes::BFF_NO_SESSION {
+                // No cookie: nobody signed in from this browser. Nothing ended, nothing to say
+                // (and no tab to tell: they share the cookie jar).
+                logout::nobody(st);
+                return (Err(kind), Vec::new());
+            }
+        }
+    }
     let unexpected = st.trouble().map_or(0, |t| t.unexpected);
     match verdict(&kind, unexpected, family_ended(st, now)) {
         Verdict::Void => (Err(kind), Vec::new()),
@@ -375,6 +398,9 @@ impl Inner {
         let resp = self.ports.transport.send(req).await?;
         let received_at = self.now();
         let date = resp.header("date").and_then(parse_http_date);
+        if resp.status == 401 && self.cfg.bff() {
+            self.note_login_kind(&resp.body);
+        }
         if !(200..300).contains(&resp.status) {
             let offset = self.st.borrow().clock_offset;
             return Err(classify_refresh_status(
@@ -410,6 +436,9 @@ impl Inner {
     async fn send_refresh(self: &Rc<Self>) -> Result<(Fresh, TokenTiming), FailureKind> {
         if self.cfg.oidc() {
             return self.send_oidc_refresh().await;
+        }
+        if self.cfg.bff() {
+            return self.read_bff_session().await;
         }
         let refresh_token = if self.cookie_mode() {
             None

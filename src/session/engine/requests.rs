@@ -35,6 +35,8 @@ pub(crate) fn before_send(st: &State, now: f64, refreshing: bool) -> BeforeSend 
     match &st.phase {
         Phase::Restoring { .. } => BeforeSend::Fail(failed()),
         Phase::SignedOut { .. } => BeforeSend::Ready,
+        // The server refreshes what the proxy sends upstream; nothing is due here.
+        Phase::SignedIn { .. } if st.tab.bff => BeforeSend::Ready,
         Phase::SignedIn { token, .. } => {
             let due = token
                 .timeline
@@ -102,8 +104,9 @@ impl Engine {
     /// Sends a request through the engine's transport (used by the interceptor).
     pub fn send(
         &self,
-        req: HttpRequest,
+        mut req: HttpRequest,
     ) -> LocalBoxFuture<'static, Result<HttpResponse, TransportError>> {
+        self.0.mark(&mut req);
         self.0.ports.transport.send(req)
     }
 
@@ -115,6 +118,11 @@ impl Engine {
 
 impl Inner {
     pub(super) fn authorize(&self, mut req: HttpRequest, token: &str) -> HttpRequest {
+        if self.cfg.bff() {
+            // No token in the browser: the cookie (sent by the browser) is the credential, and
+            // the CSRF header goes on in `Engine::send`, signed in or not.
+            return req;
+        }
         match self.cfg.token_header {
             TokenHeader::XAccessToken => req
                 .headers

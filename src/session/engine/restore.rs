@@ -132,6 +132,7 @@ pub(crate) fn from_storage(
             user,
             area: Some(area),
             id_token: stored.id_token,
+            bff: None,
         },
         trouble: None,
     };
@@ -145,6 +146,12 @@ impl Inner {
     /// Restores the session (see the module doc). Requests sent meanwhile wait for it.
     pub(super) fn restore(self: &Rc<Self>) {
         let found = Found::read(&*self.ports.storage);
+        if self.cfg.bff() {
+            // The session cookie is HttpOnly: only the server knows whether there is a session
+            // (the sign-in ends with a redirect to the app, before any storage of ours says
+            // so), so every tab asks it once on load.
+            return self.silent_refresh(found.generation);
+        }
         let effects = match plan(&found, !self.cookie_mode()) {
             Plan::Stored(stored, area) => {
                 let now = self.now();

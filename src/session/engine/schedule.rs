@@ -11,6 +11,9 @@ use super::{Inner, WALL_CHECK_MS};
 /// When the timer should fire next: the end of the backoff wait, else the refresh point.
 pub(crate) fn next_due(st: &State) -> Option<f64> {
     match &st.phase {
+        // Backend for frontend: no proactive read (see `super::bff`), only the retry of one
+        // that failed transiently.
+        Phase::SignedIn { trouble, .. } if st.tab.bff => trouble.as_ref().and_then(|t| t.retry_at),
         Phase::SignedIn { token, trouble } => trouble
             .as_ref()
             .and_then(|t| t.retry_at)

@@ -86,6 +86,7 @@ impl Engine {
             }),
             remember,
             got: Got::SignIn,
+            bff: None,
         };
         let stored = stored_generation(&*inner.ports.storage);
         let effects = {

@@ -28,6 +28,11 @@ pub(crate) struct Token {
     pub area: Option<Area>,
     /// OpenID Connect: the newest ID token (the end-session request's `id_token_hint`).
     pub id_token: Option<String>,
+    /// Backend for frontend: the server-side session as last read, the JSON as the server sent
+    /// it (kept and passed between tabs as text, read only for the inspector: no serde derive
+    /// for it in the wasm). `access` is empty then: the browser holds no token, only the
+    /// server's HttpOnly cookie.
+    pub bff: Option<String>,
 }
 
 /// Refreshes that failed transiently since the last success: the session is kept, degraded.
@@ -69,6 +74,8 @@ pub(crate) struct Tab {
     pub compat: bool,
     /// The configured cap of the refresh margin, ms.
     pub margin_cap: Option<f64>,
+    /// Backend for frontend: the server refreshes; the engine only reads the session.
+    pub bff: bool,
 }
 
 /// The engine's whole decision state.
@@ -142,6 +149,7 @@ pub(crate) struct Obtained {
     pub area: Option<Area>,
     pub remember: bool,
     pub got: Got,
+    pub bff: Option<String>,
 }
 
 impl State {
@@ -240,6 +248,7 @@ impl State {
             user: o.user,
             area: o.area,
             id_token: o.id_token,
+            bff: o.bff,
         };
         let username = token.user.username.clone();
         let event = match o.got {
@@ -294,5 +303,6 @@ pub(crate) fn token_message(tab_id: &str, token: &Token, login: bool) -> TabMess
         refresh_token: token.area.and(token.refresh.clone()),
         session_only: token.area == Some(Area::Session),
         id_token: token.id_token.clone(),
+        bff: token.bff.clone(),
     }
 }

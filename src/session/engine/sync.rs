@@ -28,6 +28,8 @@ pub(crate) struct News {
     pub session_only: bool,
     /// OpenID Connect: the ID token that goes with it.
     pub id_token: Option<String>,
+    /// Backend for frontend: the server-side session (there is no token).
+    pub bff: Option<String>,
 }
 
 /// What to do with a message from another tab.
@@ -58,6 +60,7 @@ pub(crate) fn received(st: &mut State, msg: TabMessage) -> Received {
             refresh_token,
             session_only,
             id_token,
+            bff,
             ..
         } => {
             // A tab still asking for a session takes the current one, whatever generation it
@@ -66,7 +69,7 @@ pub(crate) fn received(st: &mut State, msg: TabMessage) -> Received {
             if generation < st.generation || (generation == st.generation && !asking) {
                 return Received::Ignore;
             }
-            if access_token.is_empty() {
+            if access_token.is_empty() && !st.tab.bff {
                 // Cookie mode keeps its own token and refreshes itself under the lock when due.
                 return if st.tab.compat {
                     Received::AdoptFromStorage
@@ -83,6 +86,7 @@ pub(crate) fn received(st: &mut State, msg: TabMessage) -> Received {
                 refresh_token,
                 session_only,
                 id_token,
+                bff,
             })
         }
         TabMessage::SessionWanted { .. } => match st.token() {
@@ -160,6 +164,7 @@ pub(crate) fn adopt(
         user: news.user,
         area,
         id_token: news.id_token,
+        bff: news.bff,
     };
     let save = Effect::Save(Save::Adopted {
         token: token.clone(),
@@ -198,6 +203,7 @@ impl Inner {
             refresh_token: stored.refresh_token,
             session_only: false,
             id_token: stored.id_token,
+            bff: None,
         });
     }
 

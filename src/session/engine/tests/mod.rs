@@ -2,6 +2,7 @@
 //! and is judged by the state it leaves and the effects it asks for. (The engine as a whole,
 //! with its shell, timers, lock and the real session-api, is tested in `tests/session_*.rs`.)
 
+mod bff;
 mod install;
 mod restore_schedule;
 mod tabs;
@@ -28,6 +29,7 @@ pub(super) fn fresh(compat: bool) -> State {
         id: TAB.into(),
         compat,
         margin_cap: None,
+        bff: false,
     })
 }
 
@@ -68,6 +70,7 @@ pub(super) fn obtained(got: Got, area: Option<Area>) -> Obtained {
         area,
         remember: true,
         got,
+        bff: None,
     }
 }
 
@@ -113,6 +116,7 @@ pub(super) fn news(generation: u64, login: bool) -> News {
         refresh_token: None,
         session_only: false,
         id_token: None,
+        bff: None,
     }
 }
 

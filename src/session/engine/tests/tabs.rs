@@ -154,6 +154,7 @@ fn token_news_without_a_token_is_read_from_storage_in_compat_mode_only() {
         refresh_token: None,
         session_only: false,
         id_token: None,
+        bff: None,
     };
     let mut compat = signed_in();
     compat.tab.compat = true;
