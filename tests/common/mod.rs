@@ -17,7 +17,6 @@
 //!   channel, the lock and the wire are shared, like in one browser.
 #![allow(dead_code)]
 
-pub mod bff;
 pub mod provider;
 pub mod real;
 pub mod real_bff;
@@ -386,7 +385,7 @@ pub enum Flavor {
     Tutorial,
     /// A fake OpenID Provider, as recorded (`provider.rs`).
     Provider,
-    /// A fake of session-api's backend-for-frontend endpoints (`bff.rs`).
+    /// The real session-api in BFF mode in front of the tutorial fake (`real_bff.rs`).
     Bff,
 }
 
@@ -457,7 +456,7 @@ impl CookieJar {
             return;
         };
         // One server cookie per world: the refresh cookie, or the BFF's session cookie.
-        if name != headers::REFRESH_COOKIE && name != bff::COOKIE {
+        if name != headers::REFRESH_COOKIE && name != real_bff::COOKIE {
             return;
         }
         let max_age = parts
@@ -493,7 +492,7 @@ enum Backend {
     Real(RealServer),
     Tutorial(RefCell<TutorialServer>),
     Provider(RefCell<provider::FakeProvider>),
-    Bff(RefCell<bff::FakeBff>),
+    Bff(RefCell<real_bff::RealBff>),
 }
 
 /// What became of a request the moment it left the tab.
@@ -787,7 +786,7 @@ impl World {
                 Backend::Provider(RefCell::new(provider::FakeProvider::new(clock)))
             }),
             Flavor::Bff => {
-                Self::build(|clock| Backend::Bff(RefCell::new(bff::FakeBff::new(clock))))
+                Self::build(|clock| Backend::Bff(RefCell::new(real_bff::RealBff::new(clock))))
             }
         }
     }
@@ -862,8 +861,8 @@ impl World {
         }
     }
 
-    /// The fake backend for frontend (panics in other worlds).
-    pub fn bff(&self) -> RefMut<'_, bff::FakeBff> {
+    /// The backend for frontend (panics in other worlds).
+    pub fn bff(&self) -> RefMut<'_, real_bff::RealBff> {
         match &self.wire.backend {
             Backend::Bff(b) => b.borrow_mut(),
             _ => panic!("this world has no backend for frontend"),

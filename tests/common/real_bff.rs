@@ -3,7 +3,8 @@
 //! (a foreign system: `tutorial-fake`, checked against ../shared/TUTORIAL-BACKEND.md), which is
 //! served on a 127.0.0.1 socket by the same current-thread runtime, so the BFF's own HTTP calls
 //! (sign-in, refresh, proxied API calls) really travel. Both servers read the world's fake time,
-//! set before every request. The upstream API is `/api/rs/...` -> the backend's `/api/test/...`.
+//! set before every request. The upstream API is `/api/rs/...` -> the backend's `/...` (the app's
+//! `apiBase` is `/api/rs`, so its `/api/test/user` is `/api/rs/api/test/user`).
 //!
 //! Knobs stand for what the upstream does, not for what session-api answers: `unavailable` makes
 //! the backend answer 503 to everything (the BFF then answers what it answers: 503 on a sign-in
@@ -133,7 +134,7 @@ impl RealBff {
         let addr = listener.local_addr().unwrap();
         rt.spawn(async move { axum::serve(listener, backend_router).await });
         let base = format!("http://{addr}");
-        let api = format!("rs={base}/api/test");
+        let api = format!("rs={base}");
         // As `--upstream-tutorial <base> --upstream-api <api>` would give.
         let cfg = BffConfig {
             kind: UpstreamKind::Tutorial {

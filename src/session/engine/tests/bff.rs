@@ -234,3 +234,20 @@ fn another_tabs_session_read_is_adopted_though_it_carries_no_token() {
     // Cookie mode still ignores a token-less message (its storage-event fallback).
     assert_eq!(received(&mut signed_in(), msg), Received::Ignore);
 }
+
+#[test]
+fn the_login_kind_is_read_from_the_refusal_and_is_the_redirect_without_one() {
+    use crate::session::engine::bff::{login_kind, LoginKind};
+    assert_eq!(
+        login_kind(r#"{"code":"bff_no_session","login":"password"}"#),
+        Some(LoginKind::Password)
+    );
+    // An OpenID upstream says "redirect"; a server before the field said nothing: both redirect.
+    for body in [
+        r#"{"code":"bff_no_session","login":"redirect"}"#,
+        r#"{"code":"bff_no_session"}"#,
+    ] {
+        assert_eq!(login_kind(body), Some(LoginKind::Redirect), "{body}");
+    }
+    assert_eq!(login_kind("not json"), None);
+}
