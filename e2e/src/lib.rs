@@ -19,6 +19,7 @@
 //! `target/release/session-api`), then `cargo test -p e2e -- --test-threads=1`, or one test:
 //! `cargo test -p e2e --test tabs four_tabs`. `scripts/test` does both.
 
+pub mod bff;
 pub mod js;
 pub mod oidc;
 pub mod tutorial;

@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 use e2e::oidc::{self, Provider, ProviderOptions};
+use e2e::bff::{jwt_shaped, SCRIPT_VIEW};
 use e2e::{dist_with_config, free_port, wait_for, Browser, Page, Server, ServerOptions};
 use serde_json::{json, Value};
 
@@ -91,30 +92,6 @@ async fn sign_in(page: &Page, provider: &Provider, login: &str) {
 async fn content(page: &Page) -> String {
     page.wait_text("[data-testid=content]", Duration::from_secs(15))
         .await
-}
-
-/// Everything of the page a script can read about the session: localStorage, sessionStorage,
-/// `document.cookie`, and the bodies and readable headers of the app's endpoints fetched from
-/// the page as the app fetches them (same origin, the CSRF header).
-const SCRIPT_VIEW: &str = r#"
-return (async () => {
-  const dump = (s) => Object.keys(s).map((k) => k + '=' + s.getItem(k)).join('\n');
-  const out = { localStorage: dump(localStorage), sessionStorage: dump(sessionStorage),
-                cookie: document.cookie };
-  for (const path of ['/api/bff/session', '/api/rs/api/test/user', '/api/rs/api/test/all',
-                      '/config.json']) {
-    const r = await fetch(path, { credentials: 'same-origin', headers: { 'x-csrf': '1' } });
-    out[path] = r.status + '\n' + [...r.headers].map((h) => h.join(': ')).join('\n') + '\n\n'
-      + await r.text();
-  }
-  return out;
-})();
-"#;
-
-/// A JWT's shape (header `eyJ`…, three base64url parts): the provider's ID tokens are JWTs.
-fn jwt_shaped(text: &str) -> Option<&str> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
-        .find(|w| w.starts_with("eyJ") && w.split('.').count() == 3 && w.len() > 40)
 }
 
 /// Asserts that nothing `page`'s scripts can read carries a token the provider issued (nor
