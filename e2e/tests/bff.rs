@@ -11,8 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::oidc::{self, Provider, ProviderOptions};
 use e2e::bff::{jwt_shaped, SCRIPT_VIEW};
+use e2e::oidc::{self, Provider, ProviderOptions};
 use e2e::{dist_with_config, free_port, wait_for, Browser, Page, Server, ServerOptions};
 use serde_json::{json, Value};
 

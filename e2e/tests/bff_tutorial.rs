@@ -49,7 +49,12 @@ async fn four_tabs_over_five_lifetimes_in_front_of_the_tutorial_backend_with_no_
         let content = tab
             .wait_text("[data-testid=content]", Duration::from_secs(15))
             .await;
-        assert_eq!(content, "User Content.", "tab {i}: {}", tab.diagnostics().await);
+        assert_eq!(
+            content,
+            "User Content.",
+            "tab {i}: {}",
+            tab.diagnostics().await
+        );
         tab.open_inspector().await;
     }
     let start = Instant::now();
@@ -87,7 +92,12 @@ async fn four_tabs_over_five_lifetimes_in_front_of_the_tutorial_backend_with_no_
         "a call reached the backend with a dead token"
     );
     for (i, tab) in tabs.iter().enumerate() {
-        assert_eq!(tab.logouts_logged().await, 0, "tab {i}: {}", tab.diagnostics().await);
+        assert_eq!(
+            tab.logouts_logged().await,
+            0,
+            "tab {i}: {}",
+            tab.diagnostics().await
+        );
         assert_eq!(tab.inspector_status().await, "Signed in", "tab {i}");
     }
     // Nothing a script can read carries a token: the backend's access tokens are JWTs, its
