@@ -1051,6 +1051,24 @@ impl Page {
     }
 }
 
+/// Every tab fires bursts of 10 calls in turn until `duration` has passed; the number of bursts,
+/// or the first burst that did not answer all 10 (the tab's index, what it said, its
+/// diagnostics).
+pub async fn fire_bursts_for(tabs: &[Page], duration: Duration) -> Result<usize, String> {
+    let start = std::time::Instant::now();
+    let mut bursts = 0;
+    while start.elapsed() < duration {
+        for (i, tab) in tabs.iter().enumerate() {
+            let result = tab.fire(10).await;
+            if result != "10 calls: 10 ok, 0 failed" {
+                return Err(format!("tab {i}: {result}\n{}", tab.diagnostics().await));
+            }
+            bursts += 1;
+        }
+    }
+    Ok(bursts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

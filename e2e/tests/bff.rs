@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use e2e::bff::{jwt_shaped, SCRIPT_VIEW};
 use e2e::oidc::{self, Provider, ProviderOptions};
-use e2e::{dist_with_config, free_port, wait_for, Browser, Page, Server, ServerOptions};
+use e2e::{
+    dist_with_config, fire_bursts_for, free_port, wait_for, Browser, Page, Server, ServerOptions,
+};
 use serde_json::{json, Value};
 
 /// Access-token lifetime at the provider.
@@ -206,20 +208,9 @@ async fn four_tabs_over_five_lifetimes_make_no_invalid_grant_and_no_logout() {
     }
     w.provider.reset().await;
     let start = Instant::now();
-    let mut bursts = 0;
-    while start.elapsed() < TTL * 5 {
-        for (i, tab) in tabs.iter().enumerate() {
-            let result = tab.fire(10).await;
-            assert_eq!(
-                result,
-                "10 calls: 10 ok, 0 failed",
-                "tab {i}: {}\n{}",
-                tab.diagnostics().await,
-                w.provider.log()
-            );
-            bursts += 1;
-        }
-    }
+    let bursts = fire_bursts_for(&tabs, TTL * 5)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", w.provider.log()));
     let stats = w.provider.stats().await;
     assert_eq!(stats.invalid_grant, 0, "{stats:?}\n{}", w.provider.log());
     assert_eq!(stats.grants_revoked, 0, "{stats:?}");

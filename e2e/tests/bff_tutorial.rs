@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use e2e::bff::{jwt_shaped, uuid_shaped, SCRIPT_VIEW};
 use e2e::tutorial::{Counters, TutorialBackend};
-use e2e::{dist_with_config, Browser, Server, ServerOptions};
+use e2e::{dist_with_config, fire_bursts_for, Browser, Server, ServerOptions};
 use serde_json::json;
 
 /// Access-token lifetime at the backend.
@@ -58,19 +58,9 @@ async fn four_tabs_over_five_lifetimes_in_front_of_the_tutorial_backend_with_no_
         tab.open_inspector().await;
     }
     let start = Instant::now();
-    let mut bursts = 0;
-    while start.elapsed() < TTL * 5 {
-        for (i, tab) in tabs.iter().enumerate() {
-            let result = tab.fire(10).await;
-            assert_eq!(
-                result,
-                "10 calls: 10 ok, 0 failed",
-                "tab {i}: {}",
-                tab.diagnostics().await
-            );
-            bursts += 1;
-        }
-    }
+    let bursts = fire_bursts_for(&tabs, TTL * 5)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let refreshes = Counters::get(&backend.counters.refresh_ok);
     eprintln!(
         "bff tutorial: {bursts} bursts of 10 over {:.1} s, {refreshes} refreshes at the backend, \

@@ -19,7 +19,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use common::{fresh_database, futures_join, Backend, Resp};
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use session_api::bff::config::UpstreamKind;
 use session_api::bff::store::hash_id;
@@ -300,24 +299,7 @@ impl BffApp {
     }
 
     async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Body) -> Resp {
-        let mut b = Request::builder().method(method).uri(path);
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let res = self
-            .router
-            .clone()
-            .oneshot(b.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        common::oneshot(&self.router, method, path, headers, body).await
     }
 
     async fn get(&self, path: &str, cookie: &str) -> Resp {

@@ -9,17 +9,15 @@ mod common;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::Router;
 use common::{fresh_database, futures_join, Backend, Resp};
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use session_api::bff::store::hash_id;
 use session_api::bff::{Bff, BffConfig};
 use session_api::clock::{Clock, ManualClock};
 use session_api::db::Db;
 use session_api::{app, AppState, Settings};
-use tower::ServiceExt;
 use tutorial_fake::{Counters, Fake, Lifetimes};
 
 on_both_backends!(
@@ -107,24 +105,7 @@ async fn started(b: &Backend, base: Option<&str>) -> App {
 
 impl App {
     async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Body) -> Resp {
-        let mut b = Request::builder().method(method).uri(path);
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let res = self
-            .router
-            .clone()
-            .oneshot(b.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        common::oneshot(&self.router, method, path, headers, body).await
     }
 
     /// `POST /api/bff/signin` as the app sends it (x-csrf, its Origin, JSON).

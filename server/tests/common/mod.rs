@@ -524,3 +524,36 @@ pub async fn futures_join<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output
     out.extend(done.into_iter().map(Option::unwrap));
     out
 }
+
+/// One request through `router` (`oneshot`), the answer read whole.
+pub async fn oneshot(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Body,
+) -> Resp {
+    let mut b = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let res = router
+        .clone()
+        .oneshot(b.body(body).expect("request"))
+        .await
+        .expect("infallible");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
