@@ -38,7 +38,7 @@ pub enum UpstreamKind {
     /// `URL/api/auth/signin`, refreshes at `URL/api/auth/refreshtoken`, the access token sent as
     /// `x-access-token` (../shared/TUTORIAL-BACKEND.md).
     Tutorial {
-        /// Its base URL, no trailing slash.
+        /// Its base URL (a path other than the root without its trailing slash).
         base: Url,
     },
 }
@@ -303,10 +303,20 @@ mod tests {
         .unwrap()
         .unwrap();
         match &c.kind {
-            UpstreamKind::Tutorial { base } => assert_eq!(base.as_str(), "http://127.0.0.1:8080"),
+            // The root path is `/` in a URL; a longer one loses its trailing slash.
+            UpstreamKind::Tutorial { base } => assert_eq!(base.as_str(), "http://127.0.0.1:8080/"),
             other => panic!("{other:?}"),
         }
         assert!(c.oidc().is_none());
+        let c = parse(&["--upstream-tutorial", "http://127.0.0.1:8080/base/"])
+            .unwrap()
+            .unwrap();
+        match &c.kind {
+            UpstreamKind::Tutorial { base } => {
+                assert_eq!(base.as_str(), "http://127.0.0.1:8080/base")
+            }
+            other => panic!("{other:?}"),
+        }
         for (args, needle) in [
             (
                 &[
