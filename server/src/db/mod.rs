@@ -335,9 +335,10 @@ impl Db {
             .acquire_timeout(Duration::from_secs(5))
             // SQLite: no ping before lending a connection. It is a file opened by a thread of
             // this process, not a socket that can go away while idle; the release check
-            // (`after_release` below) already asked it and closes it on any error, and the ping was one more round trip
-            // to that thread in every unit of work. PostgreSQL keeps sqlx's ping: a server restart
-            // leaves idle connections dead, and the ping swaps them before a request sees it.
+            // (`after_release` below) already asked it and closes it on any error, and the
+            // ping was one more round trip to that thread in every unit of work. PostgreSQL
+            // keeps sqlx's ping: a server restart leaves idle connections dead, and the ping
+            // swaps them before a request sees it.
             .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
