@@ -31,12 +31,21 @@ async fn four_tabs_over_five_lifetimes_in_front_of_the_tutorial_backend_with_no_
             backend.url(),
             "--upstream-api".into(),
             format!("rs={}", backend.url()),
+            // The home page's public content, read through the proxy without a session.
+            "--upstream-public".into(),
+            "rs".into(),
         ],
         ..ServerOptions::default()
     })
     .await;
     let browser = Browser::start().await;
     let first = browser.session(&server.url()).await;
+    // Signed out, the home page's public content comes through the proxy (a public prefix).
+    first.goto("/").await;
+    let public = first
+        .wait_text("[data-testid=content]", Duration::from_secs(15))
+        .await;
+    assert_eq!(public, "Public Content.", "{}", first.diagnostics().await);
     // The app's own password form, posted to the server (which asks the backend).
     first.sign_in("user", PASSWORD, false).await;
     assert_eq!(Counters::get(&backend.counters.signins), 1);

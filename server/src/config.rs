@@ -128,6 +128,11 @@ pub struct Config {
     /// `URL/rest` with the session's upstream access token; nothing else is ever a destination.
     #[arg(long, env = "SESSION_API_UPSTREAM_API", value_delimiter = ',')]
     pub upstream_api: Vec<String>,
+    /// BFF: an `--upstream-api` PREFIX whose GET and HEAD requests without any session cookie
+    /// are forwarded without a token (public content); repeatable, or comma-separated. Off by
+    /// default: an API reached only through the BFF stays reachable only by signed-in users.
+    #[arg(long, env = "SESSION_API_UPSTREAM_PUBLIC", value_delimiter = ',')]
+    pub upstream_public: Vec<String>,
     /// BFF: the app's public origin (`https://app.example`): the redirect URI is
     /// `<origin>/api/bff/callback`, the post-logout redirect URI `<origin>/`.
     #[arg(long, env = "SESSION_API_BFF_ORIGIN")]

@@ -26,6 +26,7 @@ on_both_backends!(
     a_refused_refresh_ends_the_session_and_clears_the_cookie,
     failed_sign_ins_are_throttled_and_an_unreachable_backend_is_503,
     logout_ends_the_session_and_the_routes_of_the_other_kind_are_404,
+    a_public_prefix_forwards_anonymous_reads_without_a_token_and_nothing_else,
 );
 
 const ORIGIN: &str = "http://127.0.0.1:8080";
@@ -54,6 +55,11 @@ struct App {
 /// The fake on a free 127.0.0.1 port (with users `alice`, and `mod` as a moderator) and the BFF
 /// in front of it; `base` overrides the upstream's URL (an unreachable one, say).
 async fn started(b: &Backend, base: Option<&str>) -> App {
+    started_with(b, base, &[]).await
+}
+
+/// [`started`], with more server flags.
+async fn started_with(b: &Backend, base: Option<&str>, extra: &[&str]) -> App {
     let clock = Arc::new(ManualClock::new());
     let fake = Fake::new(
         Arc::new(Shared(clock.clone())),
@@ -75,14 +81,15 @@ async fn started(b: &Backend, base: Option<&str>) -> App {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let upstream = base.map_or_else(|| format!("http://{addr}"), str::to_owned);
     let api = format!("{PREFIX}={upstream}");
-    let c = <session_api::config::Config as clap::Parser>::try_parse_from([
+    let mut args = vec![
         "session-api",
         "--upstream-tutorial",
         &upstream,
         "--upstream-api",
         &api,
-    ])
-    .unwrap();
+    ];
+    args.extend_from_slice(extra);
+    let c = <session_api::config::Config as clap::Parser>::try_parse_from(args).unwrap();
     let cfg = BffConfig::from_config(&c).unwrap().unwrap();
     let (url, dir) = fresh_database(b).await;
     let settings = Settings {
@@ -417,4 +424,46 @@ async fn logout_ends_the_session_and_the_routes_of_the_other_kind_are_404(b: Bac
         assert_eq!(r.status, 404, "{path}: {}", r.text());
         assert_eq!(r.json()["code"], "bff_password_login");
     }
+}
+
+async fn a_public_prefix_forwards_anonymous_reads_without_a_token_and_nothing_else(b: Backend) {
+    let app = started_with(&b, None, &["--upstream-public", PREFIX]).await;
+    let path = |p: &str| format!("/api/{PREFIX}{p}");
+    // No cookie: a GET goes through as it came, with no token (the backend's public route, and
+    // its own refusal on a protected one).
+    let r = app.get(&path("/api/test/all"), "").await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (200, "Public Content.".to_owned())
+    );
+    let r = app.get(&path("/api/test/user"), "").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json(), json!({"message": "No token provided!"}));
+    // A write needs a session (and the CSRF header) as before.
+    let r = app
+        .call(
+            "POST",
+            &path("/api/test/all"),
+            &[("x-csrf", "1"), ("origin", ORIGIN)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.json()["code"], "bff_no_session");
+    // A cookie naming an ended session is still told so, not forwarded anonymously.
+    let cookie = app.alice().await;
+    let r = app.get(&path("/api/test/user"), &cookie).await;
+    assert_eq!(r.text(), "User Content.");
+    let r = app
+        .call(
+            "POST",
+            "/api/bff/logout",
+            &[("cookie", &cookie), ("x-csrf", "1"), ("origin", ORIGIN)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = app.get(&path("/api/test/all"), &cookie).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.json()["code"], "bff_session_ended");
 }

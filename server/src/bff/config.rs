@@ -18,6 +18,8 @@ pub struct UpstreamApi {
     pub prefix: String,
     /// Absolute http(s) URL without query, fragment or credentials; no trailing slash.
     pub base: Url,
+    /// `--upstream-public PREFIX`: anonymous GET/HEAD requests are forwarded (without a token).
+    pub public: bool,
 }
 
 /// The BFF's settings, all checked.
@@ -97,7 +99,10 @@ impl BffConfig {
                 )
             }
             (None, None) => {
-                let api_flag = [("--upstream-api", !c.upstream_api.is_empty())];
+                let api_flag = [
+                    ("--upstream-api", !c.upstream_api.is_empty()),
+                    ("--upstream-public", !c.upstream_public.is_empty()),
+                ];
                 if let Some((flag, _)) = oidc_flags.iter().chain(&api_flag).find(|(_, set)| *set) {
                     return Err(format!(
                         "{flag} is a backend-for-frontend flag: it needs --upstream-issuer (or --upstream-tutorial)"
@@ -133,6 +138,17 @@ impl BffConfig {
                 ));
             }
             apis.push(api);
+        }
+        for prefix in &c.upstream_public {
+            let prefix = prefix.trim();
+            match apis.iter_mut().find(|a| a.prefix == prefix) {
+                Some(api) => api.public = true,
+                None => {
+                    return Err(format!(
+                        "--upstream-public '{prefix}' names no --upstream-api prefix"
+                    ))
+                }
+            }
         }
         Ok(Some(BffConfig { kind, apis }))
     }
@@ -269,6 +285,7 @@ pub fn parse_upstream_api(spec: &str) -> Result<UpstreamApi, String> {
     Ok(UpstreamApi {
         prefix: prefix.to_owned(),
         base,
+        public: false,
     })
 }
 
@@ -308,6 +325,26 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(c.oidc().is_none());
+        assert!(!c.apis[0].public);
+        let c = parse(&[
+            "--upstream-tutorial",
+            "http://127.0.0.1:8080/",
+            "--upstream-api",
+            "tut=http://127.0.0.1:8080",
+            "--upstream-public",
+            "tut",
+        ])
+        .unwrap()
+        .unwrap();
+        assert!(c.apis[0].public);
+        let e = parse(&[
+            "--upstream-tutorial",
+            "http://127.0.0.1:8080/",
+            "--upstream-public",
+            "nope",
+        ])
+        .unwrap_err();
+        assert!(e.contains("names no --upstream-api prefix"), "{e}");
         let c = parse(&["--upstream-tutorial", "http://127.0.0.1:8080/base/"])
             .unwrap()
             .unwrap();

@@ -21,12 +21,14 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::header::{self, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 
 use super::store::{spawn, SessionRow, Tokens};
 use super::upstream::TokenError;
-use super::{codes, csrf_ok, csrf_refusal, current_session, refusal, session_ended, Bff};
+use super::{
+    codes, cookie_value, csrf_ok, csrf_refusal, current_session, refusal, session_ended, Bff,
+};
 use crate::db::Backend;
 use crate::state::AppState;
 
@@ -344,6 +346,17 @@ pub async fn handle(st: AppState, api: usize, req: Request) -> Response {
             );
         }
     };
+    // A public prefix's anonymous reads: no session cookie at all (a cookie naming an ended
+    // session still gets its 401, so the app learns the session is over), forwarded as they
+    // are, without a token.
+    let anonymous = matches!(parts.method, Method::GET | Method::HEAD)
+        && cookie_value(&parts.headers, super::SESSION_COOKIE).is_none();
+    if anonymous && bff.upstream().config().apis[api].public {
+        return match forward(&bff, &parts, &target, Bytes::new(), None).await {
+            Ok(answer) => relayed(answer),
+            Err(res) => res,
+        };
+    }
     let mut s = match current_session(&st, &parts.headers).await {
         Ok(s) => s,
         Err(res) => return res,
@@ -366,22 +379,33 @@ pub async fn handle(st: AppState, api: usize, req: Request) -> Response {
         };
         refreshed = true;
     }
-    let mut answer =
-        match forward(&bff, &parts, &target, body.clone(), &s.tokens.access_token).await {
-            Ok(a) => a,
-            Err(res) => return res,
-        };
+    let mut answer = match forward(
+        &bff,
+        &parts,
+        &target,
+        body.clone(),
+        Some(&s.tokens.access_token),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(res) => return res,
+    };
     if answer.0 == StatusCode::UNAUTHORIZED && !refreshed {
         s = match bff.refresh(&s.id_hash, s.version, st.now_ms()).await {
             Refreshed::Fresh(s) => *s,
             other => return refresh_failed(other),
         };
-        answer = match forward(&bff, &parts, &target, body, &s.tokens.access_token).await {
+        answer = match forward(&bff, &parts, &target, body, Some(&s.tokens.access_token)).await {
             Ok(a) => a,
             Err(res) => return res,
         };
     }
-    let (status, headers, bytes) = answer;
+    relayed(answer)
+}
+
+/// An upstream's answer as the app gets it: status, headers (as filtered) and body untouched.
+fn relayed((status, headers, bytes): (StatusCode, HeaderMap, Bytes)) -> Response {
     let mut res = Response::new(Body::from(bytes));
     *res.status_mut() = status;
     *res.headers_mut() = headers;
@@ -412,7 +436,7 @@ async fn forward(
     parts: &axum::http::request::Parts,
     target: &url::Url,
     body: Bytes,
-    access_token: &str,
+    access_token: Option<&str>,
 ) -> Result<(StatusCode, HeaderMap, Bytes), Response> {
     let unreachable = |e: String| {
         tracing::warn!(error = %e, "bff proxy: upstream API unreachable");
@@ -424,11 +448,13 @@ async fn forward(
     };
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
-    let (name, value) = bff
-        .upstream()
-        .access_header(access_token)
-        .map_err(|e| unreachable(e.to_string()))?;
-    headers.insert(name, value);
+    if let Some(token) = access_token {
+        let (name, value) = bff
+            .upstream()
+            .access_header(token)
+            .map_err(|e| unreachable(e.to_string()))?;
+        headers.insert(name, value);
+    }
     let mut r = bff
         .upstream()
         .http()
