@@ -137,6 +137,17 @@ impl App {
         session_cookie(&r).expect("a session cookie")
     }
 
+    /// `POST /api/bff/logout` as the app sends it.
+    async fn logout(&self, cookie: &str) -> Resp {
+        self.call(
+            "POST",
+            "/api/bff/logout",
+            &[("cookie", cookie), ("x-csrf", "1"), ("origin", ORIGIN)],
+            Body::empty(),
+        )
+        .await
+    }
+
     async fn get(&self, path: &str, cookie: &str) -> Resp {
         self.call("GET", path, &[("cookie", cookie)], Body::empty())
             .await
@@ -394,14 +405,7 @@ async fn failed_sign_ins_are_throttled_and_an_unreachable_backend_is_503(b: Back
 async fn logout_ends_the_session_and_the_routes_of_the_other_kind_are_404(b: Backend) {
     let app = started(&b, None).await;
     let cookie = app.alice().await;
-    let r = app
-        .call(
-            "POST",
-            "/api/bff/logout",
-            &[("cookie", &cookie), ("x-csrf", "1"), ("origin", ORIGIN)],
-            Body::empty(),
-        )
-        .await;
+    let r = app.logout(&cookie).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v: Value = r.json();
     assert_eq!(v["ended"], 1);
@@ -454,14 +458,7 @@ async fn a_public_prefix_forwards_anonymous_reads_without_a_token_and_nothing_el
     let cookie = app.alice().await;
     let r = app.get(&path("/api/test/user"), &cookie).await;
     assert_eq!(r.text(), "User Content.");
-    let r = app
-        .call(
-            "POST",
-            "/api/bff/logout",
-            &[("cookie", &cookie), ("x-csrf", "1"), ("origin", ORIGIN)],
-            Body::empty(),
-        )
-        .await;
+    let r = app.logout(&cookie).await;
     assert_eq!(r.status, 200);
     let r = app.get(&path("/api/test/all"), &cookie).await;
     assert_eq!(r.status, 401, "{}", r.text());
