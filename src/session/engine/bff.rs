@@ -30,7 +30,6 @@ use super::super::ports::{HttpRequest, Method};
 use super::super::time::parse_http_date;
 use super::super::types::{BffSession, LogoutReason, UserInfo};
 use super::logout::Tell;
-use super::persist::stored_generation;
 use super::refresh::{family_ended, Fresh};
 use super::state::{Got, Obtained};
 use super::{Engine, Inner};
@@ -291,14 +290,7 @@ impl Engine {
             got: Got::SignIn,
             bff: Some(resp.body),
         };
-        let stored = stored_generation(&*inner.ports.storage);
-        let effects = {
-            let mut st = inner.st.borrow_mut();
-            // Anything still in flight belongs to the previous session.
-            st.epoch += 1;
-            st.install(obtained, stored).1
-        };
-        inner.run(effects);
+        inner.install_signed_in(obtained);
         Ok(())
     }
 

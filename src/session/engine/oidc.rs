@@ -20,7 +20,6 @@ use super::super::persist::keys;
 use super::super::policy::{self, TokenTiming};
 use super::super::ports::{Area, HttpRequest, Method};
 use super::super::time::parse_http_date;
-use super::persist::stored_generation;
 use super::refresh::Fresh;
 use super::state::{Got, Obtained, Token};
 use super::{Engine, Inner};
@@ -309,14 +308,7 @@ impl Engine {
             got: Got::SignIn,
             bff: None,
         };
-        let stored = stored_generation(storage);
-        let effects = {
-            let mut st = inner.st.borrow_mut();
-            // Anything still in flight belongs to the previous session.
-            st.epoch += 1;
-            st.install(obtained, stored).1
-        };
-        inner.run(effects);
+        inner.install_signed_in(obtained);
         Ok(p.return_to)
     }
 

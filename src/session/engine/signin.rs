@@ -1,6 +1,8 @@
 //! Sign-in and sign-up: the two calls that go without a session, and keep the server's words
 //! when they fail (a 401/404 there means "wrong password" or "unknown user", not "session over").
 
+use std::rc::Rc;
+
 use api_types::{paths, MessageResponse, SigninRequest, SigninResponse, SignupRequest};
 
 use super::super::claims::read_claims;
@@ -12,7 +14,7 @@ use super::super::time::parse_http_date;
 use super::super::types::UserInfo;
 use super::persist::stored_generation;
 use super::state::{Got, Obtained};
-use super::Engine;
+use super::{Engine, Inner};
 
 fn auth_error(resp: &HttpResponse) -> ClientError {
     match resp.status {
@@ -88,14 +90,7 @@ impl Engine {
             got: Got::SignIn,
             bff: None,
         };
-        let stored = stored_generation(&*inner.ports.storage);
-        let effects = {
-            let mut st = inner.st.borrow_mut();
-            // Anything still in flight belongs to the previous session.
-            st.epoch += 1;
-            st.install(obtained, stored).1
-        };
-        inner.run(effects);
+        inner.install_signed_in(obtained);
         Ok(())
     }
 
@@ -114,5 +109,19 @@ impl Engine {
         Ok(serde_json::from_str::<MessageResponse>(&resp.body)
             .map(|m| m.message)
             .unwrap_or_else(|_| error_message(&resp.body)))
+    }
+}
+
+impl Inner {
+    /// Installs a session a sign-in just obtained (password, OpenID callback, BFF) and carries
+    /// out what that means; anything still in flight belongs to the previous session.
+    pub(super) fn install_signed_in(self: &Rc<Self>, obtained: Obtained) {
+        let stored = stored_generation(&*self.ports.storage);
+        let effects = {
+            let mut st = self.st.borrow_mut();
+            st.epoch += 1;
+            st.install(obtained, stored).1
+        };
+        self.run(effects);
     }
 }
