@@ -343,16 +343,8 @@ impl BffApp {
     }
 }
 
-fn set_cookies(r: &Resp) -> Vec<String> {
-    r.headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
-}
-
 fn cookie_named(r: &Resp, name: &str) -> Option<String> {
-    set_cookies(r)
+    r.set_cookies()
         .into_iter()
         .find(|c| c.starts_with(&format!("{name}=")))
 }

@@ -173,17 +173,9 @@ impl App {
     }
 }
 
-fn set_cookies(r: &Resp) -> Vec<String> {
-    r.headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
-}
-
 /// The `name=value` of a non-empty `__Host-bff` cookie the answer sets.
 fn session_cookie(r: &Resp) -> Option<String> {
-    set_cookies(r)
+    r.set_cookies()
         .into_iter()
         .map(|c| c.split(';').next().unwrap().to_owned())
         .find(|c| c.starts_with("__Host-bff=") && c.len() > "__Host-bff=".len())
@@ -245,7 +237,7 @@ async fn a_password_sign_in_gives_only_the_cookie_and_the_user(b: Backend) {
     let r = app.sign_in("mod", "mod-pass-1").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let cookie = session_cookie(&r).unwrap();
-    let set = set_cookies(&r).join("\n");
+    let set = r.set_cookies().join("\n");
     for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
         assert!(set.contains(attr), "{set}");
     }
@@ -361,7 +353,7 @@ async fn a_refused_refresh_ends_the_session_and_clears_the_cookie(b: Backend) {
         .await;
     assert_eq!(r.status, 401, "{}", r.text());
     assert_eq!(r.json()["code"], "bff_session_ended");
-    let set = set_cookies(&r).join("\n");
+    let set = r.set_cookies().join("\n");
     assert!(
         set.contains("__Host-bff=;") && set.contains("Max-Age=0"),
         "{set}"
@@ -414,7 +406,7 @@ async fn logout_ends_the_session_and_the_routes_of_the_other_kind_are_404(b: Bac
         Value::Null,
         "the tutorial's backend has no sign-out page"
     );
-    assert!(set_cookies(&r).join("\n").contains("Max-Age=0"));
+    assert!(r.set_cookies().join("\n").contains("Max-Age=0"));
     assert_eq!(
         app.get("/api/bff/session", &cookie).await.json()["code"],
         "bff_session_ended"

@@ -115,12 +115,18 @@ impl Resp {
             .get(name)
             .map(|v| v.to_str().unwrap().to_owned())
     }
-    /// The value of the refresh cookie set by this response.
-    pub fn refresh_cookie(&self) -> Option<String> {
+    /// Every `Set-Cookie` of this response, in order.
+    pub fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all("set-cookie")
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+    /// The value of the refresh cookie set by this response.
+    pub fn refresh_cookie(&self) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
             .find(|c| c.starts_with("__Host-refresh="))
     }
     pub fn refresh_cookie_value(&self) -> Option<String> {
@@ -227,21 +233,7 @@ impl TestApp {
     }
 
     pub async fn call(&self, req: Request<Body>) -> Resp {
-        let res = self.router.clone().oneshot(req).await.expect("infallible");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        read(self.router.clone().oneshot(req).await.expect("infallible")).await
     }
 
     pub async fn send(
@@ -537,11 +529,12 @@ pub async fn oneshot(
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
-    let res = router
-        .clone()
-        .oneshot(b.body(body).expect("request"))
-        .await
-        .expect("infallible");
+    let req = b.body(body).expect("request");
+    read(router.clone().oneshot(req).await.expect("infallible")).await
+}
+
+/// An answer read whole.
+pub async fn read(res: axum::response::Response) -> Resp {
     let status = res.status();
     let headers = res.headers().clone();
     let body = res
